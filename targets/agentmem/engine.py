@@ -1,0 +1,600 @@
+"""The asyncio agent-memory engine: one object that owns storage, vectors, cache and graph.
+
+Database and vector work runs in a small thread pool so the event loop keeps serving other
+requests while SQLite or the HNSW index is busy (both release the GIL in their C code). Hot
+reads are answered from a TTL cache on the loop itself, without a thread hop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import msgspec
+import numpy as np
+from cachetools import TTLCache
+
+from .embedding import Embedder, make_embedder
+from .errors import InvalidInput, NotFound
+from .llm import FactExtractor, LlmError
+from .models import Memory, MemoryPatch, NewMemory, Relation, SearchHit, Tenant, Traversal
+from .storage import SORT_KEYS, ConnectionPool, MemoryRepository, NewRow, Row, database_path
+from .vectors import HnswParams, VectorIndex
+
+T = TypeVar("T")
+
+_TENANT_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
+_REL_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+DIRECTIONS = ("out", "in", "both")
+
+
+@dataclass
+class EngineConfig:
+    """Everything tunable about an engine; the defaults follow perf-guide §8."""
+
+    db_path: str = "agentmem.db"
+    embedder: str = "hashing"
+    dim: int = 256
+    pool_size: int = 20
+    pool_max: int = 100
+    pool_timeout: float = 30.0
+    workers: int = 4
+    cache_size: int = 10_000
+    cache_ttl: float = 300.0
+    hnsw_threshold: int = 4096
+    hnsw: HnswParams = field(default_factory=HnswParams)
+    max_content_chars: int = 16_384
+    max_metadata_bytes: int = 16_384
+    max_batch: int = 1000
+    max_search_k: int = 100
+    llm_url: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout: float = 5.0
+    llm_api_key: str | None = None
+
+
+class EngineObserver(Protocol):
+    """What the engine reports about itself (the HTTP layer turns this into Prometheus metrics)."""
+
+    def operation(self, name: str, ok: bool) -> None: ...
+
+    def llm_call(self, seconds: float, ok: bool) -> None: ...
+
+    def importance(self, value: float) -> None: ...
+
+    def error(self, kind: str) -> None: ...
+
+
+class _NullObserver:
+    def operation(self, name: str, ok: bool) -> None:
+        pass
+
+    def llm_call(self, seconds: float, ok: bool) -> None:
+        pass
+
+    def importance(self, value: float) -> None:
+        pass
+
+    def error(self, kind: str) -> None:
+        pass
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+
+
+class MemoryEngine:
+    """Create with :meth:`open`, use the async methods, finish with :meth:`close`."""
+
+    def __init__(self, config: EngineConfig, observer: EngineObserver | None = None) -> None:
+        self.config = config
+        self.observer: EngineObserver = observer or _NullObserver()
+        self.embedder: Embedder = make_embedder(config.embedder, config.dim)
+        self.dim = self.embedder.dim
+        self.pool = ConnectionPool(
+            database_path(config.db_path), config.pool_size, config.pool_max, config.pool_timeout
+        )
+        self.repo = MemoryRepository(self.pool)
+        self.vectors = VectorIndex(self.dim, hnsw_threshold=config.hnsw_threshold, params=config.hnsw)
+        self._cache: TTLCache[str, Row] = TTLCache(maxsize=config.cache_size, ttl=config.cache_ttl)
+        self._cache_lock = threading.Lock()
+        self.cache_stats = CacheStats()
+        self._executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="agentmem-db")
+        self._per_agent: Counter[str] = Counter()
+        self._counts_lock = threading.Lock()
+        self._instance = ""
+        self._background: set[asyncio.Task[None]] = set()
+        self._llm: FactExtractor | None = None
+        self.started_at = time.time()
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, config: EngineConfig, observer: EngineObserver | None = None) -> MemoryEngine:
+        engine = cls(config, observer)
+        await engine._run(engine._load)
+        if config.llm_url:
+            engine._llm = FactExtractor(
+                config.llm_url,
+                model=config.llm_model,
+                timeout=config.llm_timeout,
+                api_key=config.llm_api_key,
+                on_duration=engine.observer.llm_call,
+            )
+        return engine
+
+    def _index_folder(self) -> Path:
+        return Path(self.pool.path + ".vectors")
+
+    def _load(self) -> None:
+        self._instance = self.repo.migrate(self.dim, self.embedder.name)
+        saved_at = self.vectors.load_saved(self._index_folder(), instance=self._instance)
+        self.reconcile_vectors(saved_at)
+        total, per_agent = self.repo.counts()
+        self._per_agent = Counter(per_agent)
+
+    def reconcile_vectors(self, saved_at: float | None) -> dict[str, int]:
+        """Make the vector index hold exactly the database's vectors; returns what was fixed."""
+        by_tenant: dict[Tenant, dict[int, float]] = {}
+        for agent_id, user_id, key, updated_at in self.repo.tenant_keys():
+            by_tenant.setdefault(Tenant(agent_id, user_id), {})[key] = updated_at
+        fixed = {"added": 0, "removed": 0}
+        for tenant in set(self.vectors.tenants()) - set(by_tenant):
+            for key in self.vectors.partition(tenant).keys():
+                self.vectors.remove(tenant, key)
+                fixed["removed"] += 1
+        for tenant, rows in by_tenant.items():
+            part = self.vectors.partition(tenant)
+            have = part.keys()
+            for key in have - rows.keys():
+                part.remove(key)
+                fixed["removed"] += 1
+            # A row written within a second of the save may or may not be in the saved file.
+            need = [
+                k for k, upd in rows.items() if k not in have or saved_at is None or upd >= saved_at - 1.0
+            ]
+            if need:
+                self.vectors.add(tenant, need, self.repo.embeddings(need), threads=0)
+                fixed["added"] += len(need)
+        return fixed
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        if self._llm is not None:
+            await self._llm.aclose()
+        await self._run(self._save_and_close)
+        self._executor.shutdown(wait=True)
+
+    def _save_and_close(self) -> None:
+        self.vectors.save(self._index_folder(), instance=self._instance, saved_at=time.time())
+        self.pool.close()
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    # -- validation -------------------------------------------------------------------------
+
+    @staticmethod
+    def tenant(agent_id: str, user_id: str) -> Tenant:
+        if not _TENANT_ID.match(agent_id or "") or not _TENANT_ID.match(user_id or ""):
+            raise InvalidInput("agent_id and user_id must be 1-128 characters of letters, digits, _ . : @ -")
+        return Tenant(agent_id, user_id)
+
+    def _check_content(self, content: str) -> str:
+        if not content or not content.strip():
+            raise InvalidInput("content must not be empty")
+        if len(content) > self.config.max_content_chars:
+            raise InvalidInput(f"content longer than {self.config.max_content_chars} characters")
+        return content
+
+    @staticmethod
+    def _check_importance(value: float) -> float:
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0.0 <= value <= 1.0:
+            raise InvalidInput("importance must be a finite number between 0 and 1")
+        return float(value)
+
+    def _check_metadata(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        try:
+            size = len(msgspec.json.encode(metadata))
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidInput(f"metadata is not JSON-encodable: {exc}") from exc
+        if size > self.config.max_metadata_bytes:
+            raise InvalidInput(f"metadata larger than {self.config.max_metadata_bytes} bytes")
+        return metadata
+
+    def _check_embedding(self, embedding: Sequence[float]) -> np.ndarray[Any, Any]:
+        vec = np.asarray(embedding, dtype=np.float64)
+        if vec.ndim != 1 or vec.shape[0] != self.dim:
+            raise InvalidInput(f"embedding must have {self.dim} dimensions, got {vec.size}")
+        if not np.all(np.isfinite(vec)):
+            raise InvalidInput("embedding contains NaN or infinite values")
+        norm = float(np.linalg.norm(vec))
+        if norm == 0.0:
+            raise InvalidInput("embedding must not be the zero vector")
+        return (vec / norm).astype(np.float32)
+
+    def _prepare(self, tenant: Tenant, item: NewMemory) -> NewRow:
+        content = self._check_content(item.content)
+        importance = self._check_importance(item.importance)
+        metadata = self._check_metadata(item.metadata)
+        emb = self._check_embedding(item.embedding) if item.embedding is not None else None
+        return NewRow(tenant.agent_id, tenant.user_id, content,
+                      emb if emb is not None else np.zeros(0, dtype=np.float32), importance, metadata)
+
+    # -- cache ------------------------------------------------------------------------------
+
+    def _cache_get(self, memory_id: str) -> Row | None:
+        with self._cache_lock:
+            row = self._cache.get(memory_id)
+        if row is None:
+            self.cache_stats.misses += 1
+        else:
+            self.cache_stats.hits += 1
+        return row
+
+    def _cache_put(self, row: Row) -> None:
+        with self._cache_lock:
+            self._cache[row.memory.id] = row
+
+    def _cache_drop(self, memory_id: str) -> None:
+        with self._cache_lock:
+            self._cache.pop(memory_id, None)
+
+    def cache_len(self) -> int:
+        with self._cache_lock:
+            return len(self._cache)
+
+    # -- counts -----------------------------------------------------------------------------
+
+    def _count(self, agent_id: str, delta: int) -> None:
+        with self._counts_lock:
+            self._per_agent[agent_id] += delta
+            if self._per_agent[agent_id] <= 0:
+                del self._per_agent[agent_id]
+
+    @property
+    def memories_total(self) -> int:
+        with self._counts_lock:
+            return sum(self._per_agent.values())
+
+    @property
+    def agents_total(self) -> int:
+        with self._counts_lock:
+            return len(self._per_agent)
+
+    # -- memories ---------------------------------------------------------------------------
+
+    def _store(self, tenant: Tenant, rows: list[NewRow]) -> list[Row]:
+        missing = [i for i, r in enumerate(rows) if r.embedding.size == 0]
+        if missing:
+            vecs = self.embedder.embed_many([rows[i].content for i in missing])
+            for j, i in enumerate(missing):
+                r = rows[i]
+                rows[i] = NewRow(r.agent_id, r.user_id, r.content, vecs[j], r.importance, r.metadata)
+        stored = self.repo.insert_many(rows)
+        # SQLite committed first: if we die before the next line, start-up reconciliation adds it.
+        self.vectors.add(tenant, [s.key for s in stored], np.stack([r.embedding for r in rows]))
+        for s in stored:
+            self._cache_put(s)
+        self._count(tenant.agent_id, len(stored))
+        return stored
+
+    async def create(self, tenant: Tenant, item: NewMemory) -> Memory:
+        try:
+            row = self._prepare(tenant, item)
+            (stored,) = await self._run(self._store, tenant, [row])
+        except Exception:
+            self.observer.operation("create", False)
+            raise
+        self.observer.operation("create", True)
+        self.observer.importance(stored.memory.importance)
+        self._after_write(tenant, stored.memory)
+        return stored.memory
+
+    async def create_batch(self, tenant: Tenant, items: Sequence[NewMemory]) -> list[Memory]:
+        """Store all items in one transaction; one bad item rejects the whole batch."""
+        try:
+            if not items:
+                raise InvalidInput("batch is empty")
+            if len(items) > self.config.max_batch:
+                raise InvalidInput(f"batch larger than {self.config.max_batch} items")
+            rows: list[NewRow] = []
+            for i, item in enumerate(items):
+                try:
+                    rows.append(self._prepare(tenant, item))
+                except InvalidInput as exc:
+                    raise InvalidInput(f"item {i}: {exc}") from exc
+            stored = await self._run(self._store, tenant, rows)
+        except Exception:
+            self.observer.operation("batch_create", False)
+            raise
+        self.observer.operation("batch_create", True)
+        for s in stored:
+            self.observer.importance(s.memory.importance)
+            self._after_write(tenant, s.memory)
+        return [s.memory for s in stored]
+
+    def _owned(self, tenant: Tenant, row: Row | None) -> Row | None:
+        if row is None or row.memory.agent_id != tenant.agent_id or row.memory.user_id != tenant.user_id:
+            return None
+        return row
+
+    async def _get_row(self, tenant: Tenant, memory_id: str) -> Row:
+        row = self._cache_get(memory_id)
+        if row is None:
+            row = await self._run(self.repo.get, tenant, memory_id)
+            if row is not None:
+                self._cache_put(row)
+        owned = self._owned(tenant, row)
+        if owned is None:
+            raise NotFound(f"memory {memory_id} not found")
+        return owned
+
+    async def get(self, tenant: Tenant, memory_id: str, *, with_embedding: bool = False) -> Memory:
+        try:
+            row = await self._get_row(tenant, memory_id)
+            memory = row.memory
+            if with_embedding:
+                emb = await self._run(self.repo.embedding, row.key)
+                memory = msgspec.structs.replace(memory, embedding=[float(x) for x in emb])
+        except Exception:
+            self.observer.operation("get", False)
+            raise
+        self.observer.operation("get", True)
+        return memory
+
+    def _update(self, tenant: Tenant, memory_id: str, patch: MemoryPatch) -> Row:
+        content = self._check_content(patch.content) if patch.content is not None else None
+        importance = self._check_importance(patch.importance) if patch.importance is not None else None
+        metadata = self._check_metadata(patch.metadata) if patch.metadata is not None else None
+        emb = self._check_embedding(patch.embedding) if patch.embedding is not None else None
+        if emb is None and content is not None:
+            emb = self.embedder.embed(content)
+        row = self.repo.update(
+            tenant, memory_id, content=content, embedding=emb, importance=importance, metadata=metadata
+        )
+        if row is None:
+            raise NotFound(f"memory {memory_id} not found")
+        if emb is not None:
+            self.vectors.add(tenant, [row.key], emb[None, :])
+        self._cache_put(row)
+        return row
+
+    async def update(self, tenant: Tenant, memory_id: str, patch: MemoryPatch) -> Memory:
+        try:
+            row = await self._run(self._update, tenant, memory_id, patch)
+        except Exception:
+            self.observer.operation("update", False)
+            raise
+        self.observer.operation("update", True)
+        return row.memory
+
+    def _delete(self, tenant: Tenant, memory_id: str) -> None:
+        key = self.repo.delete(tenant, memory_id)
+        if key is None:
+            raise NotFound(f"memory {memory_id} not found")
+        self.vectors.remove(tenant, key)
+        self._cache_drop(memory_id)
+        self._count(tenant.agent_id, -1)
+
+    async def delete(self, tenant: Tenant, memory_id: str) -> None:
+        try:
+            await self._run(self._delete, tenant, memory_id)
+        except Exception:
+            self.observer.operation("delete", False)
+            raise
+        self.observer.operation("delete", True)
+
+    async def list(
+        self,
+        tenant: Tenant,
+        *,
+        sort: str = "recent",
+        limit: int = 50,
+        offset: int = 0,
+        min_importance: float | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+    ) -> list[Memory]:
+        try:
+            if sort not in SORT_KEYS:
+                raise InvalidInput(f"unknown sort key {sort!r}; use one of: {', '.join(sorted(SORT_KEYS))}")
+            if not 1 <= limit <= 1000 or offset < 0:
+                raise InvalidInput("limit must be 1-1000 and offset >= 0")
+            if min_importance is not None:
+                self._check_importance(min_importance)
+            rows = await self._run(
+                lambda: self.repo.list(
+                    tenant, sort=sort, limit=limit, offset=offset, min_importance=min_importance,
+                    created_after=created_after, created_before=created_before,
+                )
+            )
+        except Exception:
+            self.observer.operation("list", False)
+            raise
+        self.observer.operation("list", True)
+        return [r.memory for r in rows]
+
+    # -- semantic search --------------------------------------------------------------------
+
+    def _search(
+        self, tenant: Tenant, query: str | None, embedding: Sequence[float] | None, k: int,
+        min_importance: float | None,
+    ) -> list[SearchHit]:
+        if embedding is not None:
+            vec = self._check_embedding(embedding)
+        elif query is not None and query.strip():
+            vec = self.embedder.embed(query)
+        else:
+            raise InvalidInput("give a non-empty query or an embedding")
+        fetch = k if min_importance is None else min(4 * k, k + 200)
+        keys, scores = self.vectors.search(tenant, vec, fetch)
+        rows = self.repo.get_many(tenant, keys)
+        hits = []
+        for key, score in zip(keys, scores):
+            row = rows.get(key)
+            if row is None or (min_importance is not None and row.memory.importance < min_importance):
+                continue
+            hits.append(SearchHit(memory=row.memory, score=round(score, 6)))
+            if len(hits) == k:
+                break
+        return hits
+
+    async def search(
+        self,
+        tenant: Tenant,
+        query: str | None = None,
+        *,
+        embedding: Sequence[float] | None = None,
+        k: int = 10,
+        min_importance: float | None = None,
+    ) -> list[SearchHit]:
+        try:
+            if not 1 <= k <= self.config.max_search_k:
+                raise InvalidInput(f"k must be between 1 and {self.config.max_search_k}")
+            hits = await self._run(self._search, tenant, query, embedding, k, min_importance)
+        except Exception:
+            self.observer.operation("search", False)
+            raise
+        self.observer.operation("search", True)
+        return hits
+
+    # -- graph ------------------------------------------------------------------------------
+
+    async def relate(
+        self, tenant: Tenant, source_id: str, target_id: str, rel_type: str, weight: float = 1.0
+    ) -> Relation:
+        try:
+            if not _REL_TYPE.match(rel_type or ""):
+                raise InvalidInput("relation type must be 1-64 characters: lower-case letters, digits, _")
+            if not math.isfinite(weight):
+                raise InvalidInput("weight must be a finite number")
+            if source_id == target_id:
+                raise InvalidInput("a memory cannot be related to itself")
+            ok = await self._run(self.repo.relate, tenant, source_id, target_id, rel_type, weight)
+            if not ok:
+                raise NotFound("source or target memory not found")
+        except Exception:
+            self.observer.operation("relate", False)
+            raise
+        self.observer.operation("relate", True)
+        return Relation(source_id=source_id, target_id=target_id, type=rel_type, weight=weight)
+
+    def _traverse(
+        self, tenant: Tenant, start: Row, depth: int, max_nodes: int, direction: str, types: Sequence[str] | None
+    ) -> Traversal:
+        level: dict[int, int] = {start.key: 0}
+        frontier = [start.key]
+        edges: list[tuple[int, int, str, float]] = []
+        truncated = False
+        reached = 0
+        for d in range(1, depth + 1):
+            if not frontier:
+                break
+            nxt: list[int] = []
+            for src, dst, rel_type, weight in self.repo.neighbours(frontier, direction=direction, types=types):
+                if dst not in level:
+                    if len(level) >= max_nodes:
+                        truncated = True
+                        continue
+                    level[dst] = d
+                    nxt.append(dst)
+                    reached = d
+                edges.append((src, dst, rel_type, weight))
+            frontier = nxt
+        # Fetch through the tenant filter: a node of another tenant can never be returned.
+        rows = self.repo.get_many(tenant, list(level))
+        nodes = sorted((k for k in level if k in rows), key=lambda k: (level[k], k))
+        seen: set[tuple[int, int, str]] = set()
+        rels: list[Relation] = []
+        for src, dst, rel_type, weight in edges:
+            if src in rows and dst in rows and (src, dst, rel_type) not in seen:
+                seen.add((src, dst, rel_type))
+                rels.append(Relation(source_id=rows[src].memory.id, target_id=rows[dst].memory.id,
+                                     type=rel_type, weight=weight))
+        return Traversal(start_id=start.memory.id, nodes=[rows[k].memory for k in nodes], edges=rels,
+                         depth_reached=reached, truncated=truncated)
+
+    async def traverse(
+        self,
+        tenant: Tenant,
+        start_id: str,
+        *,
+        depth: int = 2,
+        max_nodes: int = 100,
+        direction: str = "out",
+        types: Sequence[str] | None = None,
+    ) -> Traversal:
+        try:
+            if not 1 <= depth <= 5:
+                raise InvalidInput("depth must be between 1 and 5")
+            if not 1 <= max_nodes <= 1000:
+                raise InvalidInput("max_nodes must be between 1 and 1000")
+            if direction not in DIRECTIONS:
+                raise InvalidInput(f"direction must be one of: {', '.join(DIRECTIONS)}")
+            start = await self._get_row(tenant, start_id)
+            result = await self._run(self._traverse, tenant, start, depth, max_nodes, direction, types)
+        except Exception:
+            self.observer.operation("traverse", False)
+            raise
+        self.observer.operation("traverse", True)
+        return result
+
+    # -- optional LLM enrichment ------------------------------------------------------------
+
+    def _after_write(self, tenant: Tenant, memory: Memory) -> None:
+        if self._llm is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._enrich(tenant, memory))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _enrich(self, tenant: Tenant, memory: Memory) -> None:
+        """Attach extracted facts to a stored memory; a failure leaves the memory as written."""
+        assert self._llm is not None
+        try:
+            facts = await asyncio.wait_for(self._llm.extract(memory.content), self.config.llm_timeout)
+        except (LlmError, asyncio.TimeoutError):
+            self.observer.error("llm")
+            return
+        try:
+            current = await self._get_row(tenant, memory.id)
+            metadata = {**current.memory.metadata, "facts": facts}
+            await self._run(self._update, tenant, memory.id, MemoryPatch(metadata=metadata))
+        except NotFound:
+            pass  # deleted while the model was thinking
+
+    async def wait_background(self) -> None:
+        """Wait for pending enrichment (tests and clean shutdown)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    # -- introspection ----------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "memories_total": self.memories_total,
+            "agents_total": self.agents_total,
+            "vectors": len(self.vectors),
+            "cache": {"size": self.cache_len(), "hits": self.cache_stats.hits, "misses": self.cache_stats.misses},
+            "db": {"active": self.pool.active, "max": self.pool.max_size, "path": self.pool.path},
+            "dim": self.dim,
+            "embedder": self.embedder.name,
+        }
+
+    async def integrity_check(self) -> str:
+        return await self._run(self.repo.integrity_check)
