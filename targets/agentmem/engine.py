@@ -47,7 +47,10 @@ class EngineConfig:
     pool_size: int = 20
     pool_max: int = 100
     pool_timeout: float = 30.0
-    workers: int = 4
+    # 0 runs database and vector work on the event loop thread. Each operation is well under a
+    # millisecond, and a thread pool makes the loop thread and the workers convoy on the GIL:
+    # every GIL hand-back after an SQLite call waits out the 5 ms switch interval.
+    workers: int = 0
     cache_size: int = 10_000
     cache_ttl: float = 300.0
     hnsw_threshold: int = 4096
@@ -110,7 +113,10 @@ class MemoryEngine:
         self._cache: TTLCache[str, Row] = TTLCache(maxsize=config.cache_size, ttl=config.cache_ttl)
         self._cache_lock = threading.Lock()
         self.cache_stats = CacheStats()
-        self._executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="agentmem-db")
+        self._executor = (
+            ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="agentmem-db")
+            if config.workers > 0 else None
+        )
         self._per_agent: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
         self._instance = ""
@@ -152,7 +158,7 @@ class MemoryEngine:
         fixed = {"added": 0, "removed": 0}
         for tenant in set(self.vectors.tenants()) - set(by_tenant):
             for key in self.vectors.partition(tenant).keys():
-                self.vectors.remove(tenant, key)
+                self.vectors.partition(tenant).remove(key)
                 fixed["removed"] += 1
         for tenant, rows in by_tenant.items():
             part = self.vectors.partition(tenant)
@@ -165,8 +171,9 @@ class MemoryEngine:
                 k for k, upd in rows.items() if k not in have or saved_at is None or upd >= saved_at - 1.0
             ]
             if need:
-                self.vectors.add(tenant, need, self.repo.embeddings(need), threads=0)
+                self.vectors.add_now(tenant, need, self.repo.embeddings(need))
                 fixed["added"] += len(need)
+            part.apply_pending()
         return fixed
 
     async def close(self) -> None:
@@ -177,13 +184,17 @@ class MemoryEngine:
         if self._llm is not None:
             await self._llm.aclose()
         await self._run(self._save_and_close)
-        self._executor.shutdown(wait=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
 
     def _save_and_close(self) -> None:
         self.vectors.save(self._index_folder(), instance=self._instance, saved_at=time.time())
+        self.vectors.close()
         self.pool.close()
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            return fn(*args)
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     # -- validation -------------------------------------------------------------------------

@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS memories (
 -- is an index range scan rather than a sort.
 CREATE INDEX IF NOT EXISTS idx_memories_tenant ON memories (agent_id, user_id, created_at DESC);
 CREATE INDEX IF NOT EXISTS idx_memories_tenant_importance
-    ON memories (agent_id, user_id, importance DESC);
+    ON memories (agent_id, user_id, importance DESC, created_at DESC);
 CREATE INDEX IF NOT EXISTS idx_memories_created ON memories (created_at DESC);
 CREATE INDEX IF NOT EXISTS idx_memories_importance ON memories (importance DESC);
 CREATE TABLE IF NOT EXISTS relations (
@@ -62,9 +62,10 @@ CREATE INDEX IF NOT EXISTS idx_relations_dst ON relations (dst_key);
 
 # Sort keys a caller may ask for, mapped to the ORDER BY that the tenant indexes serve.
 SORT_KEYS: dict[str, str] = {
-    "recent": "created_at DESC, key DESC",
-    "created_at": "created_at DESC, key DESC",
-    "importance": "importance DESC, created_at DESC",
+    # Every index ends in the rowid (key), so "key" as the last sort term costs no sort.
+    "recent": "created_at DESC, key",
+    "created_at": "created_at DESC, key",
+    "importance": "importance DESC, created_at DESC, key",
 }
 
 _COLUMNS = "key, id, agent_id, user_id, content, importance, created_at, updated_at, metadata"
@@ -254,7 +255,7 @@ class MemoryRepository:
     def get(self, tenant: Tenant, memory_id: str) -> Row | None:
         with self.pool.connection() as conn:
             r = conn.execute(
-                f"SELECT {_COLUMNS} FROM memories WHERE id = ? AND agent_id = ? AND user_id = ?",
+                f"SELECT {_COLUMNS} FROM memories WHERE id = ? AND +agent_id = ? AND +user_id = ?",
                 (memory_id, tenant.agent_id, tenant.user_id),
             ).fetchone()
         return _row(r) if r else None
@@ -265,7 +266,9 @@ class MemoryRepository:
         marks = ",".join("?" * len(keys))
         with self.pool.connection() as conn:
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM memories WHERE key IN ({marks}) AND agent_id = ? AND user_id = ?",
+                # Unary + keeps the planner on the primary key: left to itself it range-scans the
+                # tenant index, which costs O(tenant size) instead of O(len(keys)).
+                f"SELECT {_COLUMNS} FROM memories WHERE key IN ({marks}) AND +agent_id = ? AND +user_id = ?",
                 (*keys, tenant.agent_id, tenant.user_id),
             ).fetchall()
         return {r[0]: _row(r) for r in rows}
@@ -301,7 +304,7 @@ class MemoryRepository:
             args.append(_json_encode(metadata).decode())
         with self.pool.transaction() as conn:
             cur = conn.execute(
-                f"UPDATE memories SET {', '.join(sets)} WHERE id = ? AND agent_id = ? AND user_id = ?",
+                f"UPDATE memories SET {', '.join(sets)} WHERE id = ? AND +agent_id = ? AND +user_id = ?",
                 (*args, memory_id, tenant.agent_id, tenant.user_id),
             )
             if cur.rowcount == 0:
@@ -312,7 +315,7 @@ class MemoryRepository:
     def delete(self, tenant: Tenant, memory_id: str) -> int | None:
         with self.pool.transaction() as conn:
             r = conn.execute(
-                "DELETE FROM memories WHERE id = ? AND agent_id = ? AND user_id = ? RETURNING key",
+                "DELETE FROM memories WHERE id = ? AND +agent_id = ? AND +user_id = ? RETURNING key",
                 (memory_id, tenant.agent_id, tenant.user_id),
             ).fetchone()
         return int(r[0]) if r else None
@@ -364,7 +367,7 @@ class MemoryRepository:
         """Link two memories of the same tenant; False when either is not the tenant's."""
         with self.pool.transaction() as conn:
             keys = conn.execute(
-                "SELECT id, key FROM memories WHERE id IN (?, ?) AND agent_id = ? AND user_id = ?",
+                "SELECT id, key FROM memories WHERE id IN (?, ?) AND +agent_id = ? AND +user_id = ?",
                 (src_id, dst_id, tenant.agent_id, tenant.user_id),
             ).fetchall()
             by_id = dict(keys)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -41,127 +42,242 @@ class HnswParams:
     expansion_search: int = 128
 
 
+class _Matrix:
+    """Vectors in one contiguous matrix with swap-remove, for brute-force scoring."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self.keys: U64 = np.zeros(64, dtype=np.uint64)
+        self.mat: F32 = np.zeros((64, dim), dtype=np.float32)
+        self.pos: dict[int, int] = {}
+        self.ver: dict[int, int] = {}
+        self.n = 0
+
+    def put(self, key: int, vec: F32, version: int) -> None:
+        i = self.pos.get(key)
+        if i is None:
+            if self.n == len(self.keys):
+                cap = len(self.keys) * 2
+                keys = np.zeros(cap, dtype=np.uint64)
+                keys[: self.n] = self.keys[: self.n]
+                mat = np.zeros((cap, self.dim), dtype=np.float32)
+                mat[: self.n] = self.mat[: self.n]
+                self.keys, self.mat = keys, mat
+            i = self.n
+            self.n += 1
+            self.pos[key] = i
+            self.keys[i] = key
+        self.mat[i] = vec
+        self.ver[key] = version
+
+    def drop(self, key: int) -> bool:
+        i = self.pos.pop(key, None)
+        if i is None:
+            return False
+        del self.ver[key]
+        last = self.n - 1
+        if i != last:
+            moved = int(self.keys[last])
+            self.keys[i] = moved
+            self.mat[i] = self.mat[last]
+            self.pos[moved] = i
+        self.n = last
+        return True
+
+    def top(self, query: F32, k: int) -> tuple[list[int], list[float]]:
+        n = self.n
+        if n == 0:
+            return [], []
+        scores = self.mat[:n] @ query
+        top = np.argpartition(-scores, k)[:k] if n > k else np.arange(n)
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [int(x) for x in self.keys[top]], [float(s) for s in scores[top]]
+
+    def snapshot(self) -> tuple[U64, F32, dict[int, int]]:
+        return self.keys[: self.n].copy(), self.mat[: self.n].copy(), dict(self.ver)
+
+
 class Partition:
-    """One tenant's vectors. Thread-safe: searches and writes may come from any worker thread."""
+    """One tenant's vectors. Thread-safe.
+
+    While small, every vector sits in ``buffer`` and search is exact. Once large, vectors live in
+    an HNSW graph and ``buffer`` only holds writes the background indexer has not applied yet;
+    ``stale`` holds keys whose vector in the graph was deleted or replaced. A search merges the
+    graph's answer (minus stale keys) with an exact scan of the buffer, so a write is searchable
+    the moment it returns, while the ~1 ms graph insertion happens off the request path.
+    """
 
     def __init__(self, dim: int, threshold: int, params: HnswParams) -> None:
         self.dim = dim
         self._threshold = threshold
         self._params = params
         self._lock = threading.RLock()
-        self._keys: U64 = np.zeros(64, dtype=np.uint64)
-        self._mat: F32 = np.zeros((64, dim), dtype=np.float32)
-        self._pos: dict[int, int] = {}
-        self._n = 0
+        self.buffer = _Matrix(dim)
+        self.stale: set[int] = set()
         self.hnsw: Index | None = None
+        self.promoting = False
+        self._version = 0
 
     def __len__(self) -> int:
+        # Invariants: stale keys are in the graph; a buffered key is either new or stale.
         with self._lock:
-            return len(self.hnsw) if self.hnsw is not None else self._n
+            graph = len(self.hnsw) - len(self.stale) if self.hnsw is not None else 0
+            return graph + self.buffer.n
 
-    def _new_index(self) -> Index:
+    def _in_graph(self, key: int) -> bool:
+        return self.hnsw is not None and key in self.hnsw
+
+    def new_index(self) -> Index:
         p = self._params
-        return Index(
-            ndim=self.dim,
-            metric="ip",
-            dtype="f32",
-            connectivity=p.connectivity,
-            expansion_add=p.expansion_add,
-            expansion_search=p.expansion_search,
-        )
+        return Index(ndim=self.dim, metric="ip", dtype="f32", connectivity=p.connectivity,
+                     expansion_add=p.expansion_add, expansion_search=p.expansion_search)
+
+    # -- request path (event loop thread) ---------------------------------------------------
+
+    def add(self, keys: U64, vecs: F32) -> bool:
+        """Record vectors; True when the indexer has work to do for this partition."""
+        with self._lock:
+            for k, v in zip(keys.tolist(), vecs):
+                self._version += 1
+                self.buffer.put(k, v, self._version)
+                if self._in_graph(k):
+                    self.stale.add(k)
+            return self.hnsw is not None or (self.buffer.n >= self._threshold and not self.promoting)
+
+    def remove(self, key: int) -> bool:
+        with self._lock:
+            self.buffer.drop(key)
+            if self._in_graph(key):
+                self.stale.add(key)
+                return True
+            return False
+
+    def search(self, query: F32, k: int) -> tuple[list[int], list[float]]:
+        with self._lock:
+            found: dict[int, float] = {}
+            if self.hnsw is not None and len(self.hnsw):
+                m = self.hnsw.search(query, k + len(self.stale), threads=1)
+                for key, dist in zip(m.keys.tolist(), m.distances.tolist()):
+                    if key not in self.stale:
+                        # usearch's "ip" metric is a distance: 1 - dot product.
+                        found[int(key)] = 1.0 - float(dist)
+            bk, bs = self.buffer.top(query, k)
+            found.update(zip(bk, bs))
+        best = sorted(found.items(), key=lambda kv: -kv[1])[:k]
+        return [b[0] for b in best], [b[1] for b in best]
+
+    def keys(self) -> set[int]:
+        with self._lock:
+            out = set(self.buffer.pos)
+            if self.hnsw is not None:
+                out |= {int(x) for x in np.asarray(self.hnsw.keys)} - self.stale
+            return out
+
+    # -- indexer thread ---------------------------------------------------------------------
+
+    def promote(self, threads: int = 1) -> None:
+        """Build the HNSW graph from the buffer without holding the lock, then swap it in."""
+        with self._lock:
+            if self.hnsw is not None or self.promoting:
+                return
+            self.promoting = True
+            keys, mat, versions = self.buffer.snapshot()
+        try:
+            index = self.new_index()
+            if len(keys):
+                index.add(keys, mat, threads=threads)
+            with self._lock:
+                self.hnsw = index
+                for k in keys.tolist():
+                    if self.buffer.ver.get(k) == versions[k]:
+                        self.buffer.drop(k)  # graph holds the current vector
+                    else:
+                        self.stale.add(k)  # changed or deleted while the graph was built
+        finally:
+            with self._lock:
+                self.promoting = False
+
+    def apply_pending(self, limit: int = 1_000_000) -> int:
+        """Move buffered writes and deletions into the graph, one vector per lock hold."""
+        done = 0
+        while done < limit:
+            with self._lock:
+                if self.hnsw is None:
+                    return done
+                if self.stale:
+                    key = next(iter(self.stale))
+                    if key in self.hnsw:
+                        self.hnsw.remove(key)
+                    self.stale.discard(key)
+                elif self.buffer.n:
+                    key = int(self.buffer.keys[self.buffer.n - 1])
+                    vec = self.buffer.mat[self.buffer.n - 1].copy()
+                    if key in self.hnsw:
+                        self.hnsw.remove(key)
+                    self.hnsw.add(key, vec, threads=1)
+                    self.buffer.drop(key)
+                else:
+                    return done
+            done += 1
+        return done
+
+    def pending(self) -> int:
+        with self._lock:
+            if self.hnsw is None:
+                return 1 if self.buffer.n >= self._threshold else 0
+            return self.buffer.n + len(self.stale)
 
     def adopt(self, index: Index) -> None:
         with self._lock:
             self.hnsw = index
-            self._pos.clear()
-            self._n = 0
 
-    def add(self, keys: U64, vecs: F32, threads: int = 1) -> None:
+
+class Indexer:
+    """One background thread that keeps every partition's HNSW graph up to date."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[Partition | None] = queue.Queue()
+        self._queued: set[int] = set()
+        self._lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._thread = threading.Thread(target=self._loop, name="agentmem-indexer", daemon=True)
+        self._thread.start()
+
+    def notify(self, part: Partition) -> None:
         with self._lock:
-            if self.hnsw is not None:
-                self._hnsw_upsert(keys, vecs, threads)
+            if id(part) in self._queued:
                 return
-            for k, v in zip(keys.tolist(), vecs):
-                i = self._pos.get(k)
-                if i is None:
-                    if self._n == len(self._keys):
-                        self._grow()
-                    i = self._n
-                    self._n += 1
-                    self._pos[k] = i
-                    self._keys[i] = k
-                self._mat[i] = v
-            if self._n >= self._threshold:
-                self._promote(threads)
+            self._queued.add(id(part))
+            self._idle.clear()
+        self._queue.put(part)
 
-    def _grow(self) -> None:
-        cap = len(self._keys) * 2
-        keys = np.zeros(cap, dtype=np.uint64)
-        keys[: self._n] = self._keys[: self._n]
-        mat = np.zeros((cap, self.dim), dtype=np.float32)
-        mat[: self._n] = self._mat[: self._n]
-        self._keys, self._mat = keys, mat
-
-    def _promote(self, threads: int) -> None:
-        index = self._new_index()
-        index.add(self._keys[: self._n].copy(), self._mat[: self._n], threads=threads)
-        self.hnsw = index
-        self._pos.clear()
-        self._n = 0
-        self._keys = np.zeros(0, dtype=np.uint64)
-        self._mat = np.zeros((0, self.dim), dtype=np.float32)
-
-    def _hnsw_upsert(self, keys: U64, vecs: F32, threads: int) -> None:
-        assert self.hnsw is not None
-        present = [k for k in keys.tolist() if k in self.hnsw]
-        if present:
-            self.hnsw.remove(present)
-        self.hnsw.add(keys, vecs, threads=threads)
-
-    def remove(self, key: int) -> None:
-        with self._lock:
-            if self.hnsw is not None:
-                if key in self.hnsw:
-                    self.hnsw.remove(key)
+    def _loop(self) -> None:
+        while True:
+            part = self._queue.get()
+            if part is None:
                 return
-            i = self._pos.pop(key, None)
-            if i is None:
-                return
-            last = self._n - 1
-            if i != last:
-                # Swap-remove keeps the live rows contiguous for the matrix product.
-                moved = int(self._keys[last])
-                self._keys[i] = moved
-                self._mat[i] = self._mat[last]
-                self._pos[moved] = i
-            self._n = last
+            with self._lock:
+                self._queued.discard(id(part))
+            try:
+                if part.hnsw is None:
+                    part.promote()
+                part.apply_pending()
+            finally:
+                with self._lock:
+                    if not self._queued:
+                        self._idle.set()
 
-    def search(self, query: F32, k: int) -> tuple[list[int], list[float]]:
-        with self._lock:
-            if self.hnsw is not None:
-                m = self.hnsw.search(query, k, threads=1)
-                # usearch's "ip" metric returns 1 - dot product as a distance.
-                return [int(x) for x in m.keys], [float(1.0 - d) for d in m.distances]
-            n = self._n
-            if n == 0:
-                return [], []
-            scores = self._mat[:n] @ query
-            if n > k:
-                top = np.argpartition(-scores, k)[:k]
-            else:
-                top = np.arange(n)
-            top = top[np.argsort(-scores[top], kind="stable")]
-            return [int(x) for x in self._keys[top]], [float(s) for s in scores[top]]
+    def flush(self, timeout: float = 300.0) -> bool:
+        return self._idle.wait(timeout)
 
-    def keys(self) -> set[int]:
-        with self._lock:
-            if self.hnsw is not None:
-                return {int(k) for k in np.asarray(self.hnsw.keys)}
-            return set(self._pos)
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
 
 
 class VectorIndex:
-    """All tenants' partitions, plus save / load / reconcile against the database."""
+    """All tenants' partitions, the background indexer, and save / load against the database."""
 
     def __init__(self, dim: int, *, hnsw_threshold: int = 4096, params: HnswParams | None = None) -> None:
         self.dim = dim
@@ -169,6 +285,7 @@ class VectorIndex:
         self.params = params or HnswParams()
         self._parts: dict[Tenant, Partition] = {}
         self._lock = threading.Lock()
+        self.indexer = Indexer()
 
     def partition(self, tenant: Tenant) -> Partition:
         part = self._parts.get(tenant)
@@ -177,15 +294,33 @@ class VectorIndex:
                 part = self._parts.setdefault(tenant, Partition(self.dim, self.hnsw_threshold, self.params))
         return part
 
-    def add(self, tenant: Tenant, keys: Iterable[int], vecs: F32, threads: int = 1) -> None:
-        self.partition(tenant).add(
-            np.fromiter(keys, dtype=np.uint64), np.asarray(vecs, dtype=np.float32), threads
-        )
+    def add(self, tenant: Tenant, keys: Iterable[int], vecs: F32) -> None:
+        part = self.partition(tenant)
+        if part.add(np.fromiter(keys, dtype=np.uint64), np.asarray(vecs, dtype=np.float32)):
+            self.indexer.notify(part)
+
+    def add_now(self, tenant: Tenant, keys: list[int], vecs: F32, threads: int = 0) -> None:
+        """Add and index synchronously with every core (start-up, where nothing else runs yet)."""
+        part = self.partition(tenant)
+        part.add(np.asarray(keys, dtype=np.uint64), np.asarray(vecs, dtype=np.float32))
+        if part.hnsw is None and part.buffer.n >= self.hnsw_threshold:
+            part.promote(threads)
+        elif part.hnsw is not None and part.buffer.n:
+            bk, bm, _ = part.buffer.snapshot()
+            with part._lock:
+                present = [k for k in bk.tolist() if k in part.hnsw]
+                if present:
+                    part.hnsw.remove(present)
+                part.hnsw.add(bk, bm, threads=threads)
+                for k in bk.tolist():
+                    part.buffer.drop(k)
+                    part.stale.discard(k)
+        part.apply_pending()
 
     def remove(self, tenant: Tenant, key: int) -> None:
         part = self._parts.get(tenant)
-        if part is not None:
-            part.remove(key)
+        if part is not None and part.remove(key):
+            self.indexer.notify(part)
 
     def search(self, tenant: Tenant, query: F32, k: int) -> tuple[list[int], list[float]]:
         part = self._parts.get(tenant)
@@ -199,6 +334,13 @@ class VectorIndex:
     def tenants(self) -> list[Tenant]:
         return list(self._parts)
 
+    def flush(self, timeout: float = 300.0) -> bool:
+        """Wait until the indexer has applied every pending write."""
+        return self.indexer.flush(timeout)
+
+    def close(self) -> None:
+        self.indexer.stop()
+
     # -- persistence ------------------------------------------------------------------------
 
     @staticmethod
@@ -208,6 +350,7 @@ class VectorIndex:
     def save(self, folder: Path, *, instance: str, saved_at: float) -> None:
         """Write every HNSW partition and a manifest; each file is replaced atomically."""
         folder.mkdir(parents=True, exist_ok=True)
+        self.flush()
         entries: dict[str, Any] = {}
         for tenant, part in list(self._parts.items()):
             with part._lock:
@@ -239,7 +382,7 @@ class VectorIndex:
             return None
         for name, entry in manifest.get("partitions", {}).items():
             part = self.partition(Tenant(entry["agent_id"], entry["user_id"]))
-            index = part._new_index()
+            index = part.new_index()
             try:
                 index.load(str(folder / name))
             except Exception:  # noqa: BLE001 - a damaged file only means a rebuild

@@ -1,0 +1,5 @@
+"""profkit — profiling toolkit for asyncio Python services."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

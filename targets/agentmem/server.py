@@ -1,0 +1,79 @@
+"""Run the engine's HTTP server (uvicorn, uvloop, httptools)."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import resource
+import sys
+
+import uvicorn
+
+from .api import create_app
+from .engine import EngineConfig
+
+log = logging.getLogger("agentmem")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def raise_fd_limit() -> int:
+    """Lift the soft open-files limit to the hard one: 10k WebSockets need 10k descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def serve(
+    config: EngineConfig,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    log_level: str = "warning",
+    access_log: bool = False,
+) -> None:
+    """Serve until interrupted; the engine saves its vector index on a clean stop."""
+    raise_fd_limit()
+    app = create_app(config)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=access_log,
+        loop="uvloop",
+        http="httptools",
+        backlog=4096,
+        timeout_keep_alive=30,
+        ws_max_size=4 * 1024 * 1024,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="agentmem", description="Run the agentmem HTTP server.")
+    parser.add_argument("--host", default=DEFAULT_HOST, help="bind address (loopback by default)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--db", default="agentmem.db", help="SQLite database file")
+    parser.add_argument("--embedder", default="hashing", help="'hashing' or 'st:<local model>'")
+    parser.add_argument("--llm-url", default=None, help="OpenAI-compatible base URL for fact extraction")
+    args = parser.parse_args(argv)
+    if not is_loopback(args.host):
+        print(f"WARNING: agentmem is listening on {args.host}, reachable from other machines; "
+              "it has no authentication.", file=sys.stderr)
+    serve(EngineConfig(db_path=args.db, embedder=args.embedder, llm_url=args.llm_url), host=args.host, port=args.port)
+
+
+if __name__ == "__main__":
+    main()
