@@ -235,21 +235,23 @@ class MemoryRepository:
         """Insert all rows in one transaction: all of them are stored, or none."""
         now = time.time()
         out: list[Row] = []
+        params: list[tuple[Any, ...]] = []
         with self.pool.transaction() as conn:
-            for r in rows:
+            # Keys are assigned here rather than by SQLite so the whole batch is one executemany
+            # (one C call, one GIL hand-off); BEGIN IMMEDIATE makes us the only writer meanwhile.
+            (top,) = conn.execute("SELECT COALESCE(MAX(key), 0) FROM memories").fetchone()
+            for i, r in enumerate(rows, start=top + 1):
                 mid = uuid.uuid4().hex
-                meta = _json_encode(r.metadata).decode()
-                cur = conn.execute(
-                    "INSERT INTO memories (id, agent_id, user_id, content, embedding, importance,"
-                    " created_at, updated_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (mid, r.agent_id, r.user_id, r.content, r.embedding.astype(np.float32).tobytes(),
-                     r.importance, now, now, meta),
-                )
-                key = cur.lastrowid
-                assert key is not None
-                out.append(Row(key, Memory(id=mid, agent_id=r.agent_id, user_id=r.user_id, content=r.content,
-                                           importance=r.importance, created_at=now, updated_at=now,
-                                           metadata=r.metadata)))
+                params.append((i, mid, r.agent_id, r.user_id, r.content, r.embedding.astype(np.float32).tobytes(),
+                               r.importance, now, now, _json_encode(r.metadata).decode()))
+                out.append(Row(i, Memory(id=mid, agent_id=r.agent_id, user_id=r.user_id, content=r.content,
+                                         importance=r.importance, created_at=now, updated_at=now,
+                                         metadata=r.metadata)))
+            conn.executemany(
+                "INSERT INTO memories (key, id, agent_id, user_id, content, embedding, importance,"
+                " created_at, updated_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                params,
+            )
         return out
 
     def get(self, tenant: Tenant, memory_id: str) -> Row | None:
