@@ -65,7 +65,7 @@ class Background:
 
     def __enter__(self) -> Background:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "wb")  # noqa: SIM115 - handed to the child, closed in __exit__
+        log = open(self.log_path, "wb")
         try:
             self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=self._env,
                                          start_new_session=True)

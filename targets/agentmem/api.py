@@ -259,7 +259,7 @@ async def create_batch(request: Request) -> Response:
 
 async def list_memories(request: Request) -> Response:
     tenant = _tenant(request)
-    items = await _engine(request).list(
+    items = await _engine(request).list_memories(
         tenant,
         sort=request.query_params.get("sort", "recent"),
         limit=_int_param(request, "limit", 50),
@@ -512,7 +512,7 @@ def create_app(config: EngineConfig, *, max_body: int = DEFAULT_MAX_BODY) -> Sta
             await engine.close()
 
     async def on_engine_error(request: Request, exc: Exception) -> Response:
-        status, code = _STATUS.get(type(exc), (500, "error"))
+        status, code = _STATUS.get(type(exc), (500, "error")) if isinstance(exc, EngineError) else (500, "error")
         if status >= 500:
             service_metrics.error(code)
         return _error(status, code, str(exc))

@@ -111,7 +111,7 @@ def recall_at_10(engine: MemoryEngine, tenant: Tenant, corpus: Corpus, queries: 
         kth = np.sort(scores)[-10] if len(scores) >= 10 else scores.min()
         got, _ = engine.vectors.search(tenant, q, 10)
         # Ties at the 10th score are interchangeable: any of them counts as a true neighbour.
-        score_of = dict(zip(keys.tolist(), scores.tolist()))
+        score_of = dict(zip(keys.tolist(), scores.tolist(), strict=True))
         hits += sum(1 for k in got if score_of.get(k, -9.0) >= kth - 1e-6) / min(10, len(keys))
     return hits / queries
 

@@ -8,6 +8,7 @@ text always gets the same vector on every machine.
 
 from __future__ import annotations
 
+import itertools
 import re
 import zlib
 from typing import Protocol
@@ -51,7 +52,7 @@ class HashingEmbedder:
         for w in words:
             idx.append(zlib.crc32(w.encode()) % self._buckets)
             weights.append(1.0)
-        for a, b in zip(words, words[1:]):
+        for a, b in itertools.pairwise(words):
             idx.append(zlib.crc32(f"{a} {b}".encode()) % self._buckets)
             weights.append(0.5)
         return idx, weights
@@ -96,7 +97,8 @@ class SentenceModelEmbedder:
         self.name = f"sentence-transformers:{model}"
 
     def embed(self, text: str) -> Vector:
-        return self.embed_many([text])[0]
+        out: Vector = self.embed_many([text])[0]
+        return out
 
     def embed_many(self, texts: list[str]) -> npt.NDArray[np.float32]:
         out = self._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)

@@ -147,7 +147,7 @@ class MemoryEngine:
         self._instance = self.repo.migrate(self.dim, self.embedder.name)
         saved_at = self.vectors.load_saved(self._index_folder(), instance=self._instance)
         self.reconcile_vectors(saved_at)
-        total, per_agent = self.repo.counts()
+        _, per_agent = self.repo.counts()
         self._per_agent = Counter(per_agent)
 
     def reconcile_vectors(self, saved_at: float | None) -> dict[str, int]:
@@ -410,7 +410,7 @@ class MemoryEngine:
             raise
         self.observer.operation("delete", True)
 
-    async def list(
+    async def list_memories(
         self,
         tenant: Tenant,
         *,
@@ -429,7 +429,7 @@ class MemoryEngine:
             if min_importance is not None:
                 self._check_importance(min_importance)
             rows = await self._run(
-                lambda: self.repo.list(
+                lambda: self.repo.list_memories(
                     tenant, sort=sort, limit=limit, offset=offset, min_importance=min_importance,
                     created_after=created_after, created_before=created_before,
                 )
@@ -456,7 +456,7 @@ class MemoryEngine:
         keys, scores = self.vectors.search(tenant, vec, fetch)
         rows = self.repo.get_many(tenant, keys)
         hits = []
-        for key, score in zip(keys, scores):
+        for key, score in zip(keys, scores, strict=True):
             row = rows.get(key)
             if row is None or (min_importance is not None and row.memory.importance < min_importance):
                 continue
@@ -579,7 +579,7 @@ class MemoryEngine:
         assert self._llm is not None
         try:
             facts = await asyncio.wait_for(self._llm.extract(memory.content), self.config.llm_timeout)
-        except (LlmError, asyncio.TimeoutError):
+        except (TimeoutError, LlmError):
             self.observer.error("llm")
             return
         try:

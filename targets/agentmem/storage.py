@@ -227,7 +227,7 @@ class MemoryRepository:
                     f"database holds {meta['dim']}-dimensional embeddings but the embedder makes {dim}; "
                     "use the embedder it was created with or a new --db"
                 )
-            return meta["instance"]
+            return str(meta["instance"])
 
     # -- memories ---------------------------------------------------------------------------
 
@@ -322,7 +322,7 @@ class MemoryRepository:
             ).fetchone()
         return int(r[0]) if r else None
 
-    def list(
+    def list_memories(
         self,
         tenant: Tenant,
         *,
@@ -447,7 +447,8 @@ class MemoryRepository:
 
     def integrity_check(self) -> str:
         with self.pool.connection() as conn:
-            return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+            row = conn.execute("PRAGMA integrity_check").fetchone()
+        return str(row[0])
 
 
 def relation(src: Row, dst: Row, rel_type: str, weight: float) -> Relation:

@@ -137,7 +137,7 @@ class Partition:
     def add(self, keys: U64, vecs: F32) -> bool:
         """Record vectors; True when the indexer has work to do for this partition."""
         with self._lock:
-            for k, v in zip(keys.tolist(), vecs):
+            for k, v in zip(keys.tolist(), vecs, strict=True):
                 self._version += 1
                 self.buffer.put(k, v, self._version)
                 if self._in_graph(k):
@@ -157,12 +157,12 @@ class Partition:
             found: dict[int, float] = {}
             if self.hnsw is not None and len(self.hnsw):
                 m = self.hnsw.search(query, k + len(self.stale), threads=1)
-                for key, dist in zip(m.keys.tolist(), m.distances.tolist()):
+                for key, dist in zip(m.keys.tolist(), m.distances.tolist(), strict=True):
                     if key not in self.stale:
                         # usearch's "ip" metric is a distance: 1 - dot product.
                         found[int(key)] = 1.0 - float(dist)
             bk, bs = self.buffer.top(query, k)
-            found.update(zip(bk, bs))
+            found.update(zip(bk, bs, strict=True))
         best = sorted(found.items(), key=lambda kv: -kv[1])[:k]
         return [b[0] for b in best], [b[1] for b in best]
 
@@ -385,7 +385,7 @@ class VectorIndex:
             index = part.new_index()
             try:
                 index.load(str(folder / name))
-            except Exception:  # noqa: BLE001 - a damaged file only means a rebuild
+            except Exception:  # noqa: BLE001, S112 - a damaged file only means a rebuild
                 continue
             part.adopt(index)
         return float(manifest["saved_at"])

@@ -17,10 +17,10 @@ TOPICS: dict[str, list[str]] = {
     "cooking": "recipe pasta garlic oven basil risotto baking sourdough spices curry noodles tomato".split(),
     "music": "guitar piano jazz concert playlist vinyl chords album drums symphony melody band".split(),
     "finance": "budget savings mortgage invoice taxes portfolio dividend pension expenses loan bank stocks".split(),
-    "health": "doctor allergy vitamins sleep migraine dentist prescription checkup blood pressure diet therapy".split(),
+    "health": "doctor allergy vitamins sleep migraine dentist prescription checkup blood diet therapy".split(),
     "work": "meeting deadline manager project roadmap sprint standup quarterly review promotion office email".split(),
     "code": "python rust compiler refactor pull request database query latency deploy kubernetes tests bug".split(),
-    "family": "daughter son parents wedding birthday grandmother cousins anniversary school holiday dinner kids".split(),
+    "family": "daughter son parents wedding birthday grandmother cousins anniversary school dinner kids".split(),
     "pets": "dog cat vet leash kitten puppy aquarium walks grooming treats parrot litter".split(),
     "garden": "tomatoes roses compost seeds watering soil greenhouse pruning tulips herbs lawn shovel".split(),
     "books": "novel author library chapter fantasy biography poetry kindle reading series mystery paperback".split(),
@@ -94,7 +94,7 @@ class Corpus:
         rng = self._rng
         words = TOPICS[rng.choice(self._topics)]
         k = rng.randint(2, 3)
-        return " ".join(rng.sample(words, k) + [rng.choice(COMMON)])
+        return " ".join([*rng.sample(words, k), rng.choice(COMMON)])
 
     def relation_type(self) -> str:
         return self._rng.choice(RELATION_TYPES)

@@ -194,7 +194,7 @@ class LoadDriver:
         conn = await self._connect()
         try:
             status, body = await self._call(conn, "GET", "/health", None)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise LoadError(f"{self.url} did not answer /health: {exc}") from exc
         finally:
             if conn.transport is not None:
@@ -284,7 +284,7 @@ class LoadDriver:
             t0 = time.perf_counter()
             try:
                 status, body = await conn.request(raw, self.request_timeout)
-            except (OSError, asyncio.TimeoutError, httptools.HttpParserError) as exc:
+            except (TimeoutError, OSError, httptools.HttpParserError) as exc:
                 self._fail(req.op, f"{type(exc).__name__}: {exc}", measuring)
                 if conn.transport is not None:
                     conn.transport.close()

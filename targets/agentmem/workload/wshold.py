@@ -51,7 +51,7 @@ async def hold(
             try:
                 ws = await connect(f"ws://{parts.netloc}{t.prefix}/ws", ping_interval=None, open_timeout=60,
                                    max_queue=4)
-            except (OSError, asyncio.TimeoutError, Exception) as exc:  # noqa: BLE001 - every failure is counted
+            except (TimeoutError, OSError, Exception) as exc:  # noqa: BLE001 - every failure is counted
                 failures.append(f"{type(exc).__name__}: {exc}")
                 return
             opened.append(ws)
