@@ -418,6 +418,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 WS_PATH = f"{T}/ws"
 
 
+def _operation_id(e: Endpoint) -> str:
+    words = [w.strip("{}") for w in e.path.split("/") if w and w not in ("v1",)]
+    return "_".join([e.method.lower(), *words]).replace("-", "_").replace(".", "_")
+
+
 def build_openapi() -> dict[str, Any]:
     types = [t for e in ENDPOINTS for t in (e.body, e.response) if t is not None] + [ErrorBody]
     (_, components) = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
@@ -426,7 +431,7 @@ def build_openapi() -> dict[str, Any]:
         params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
                   for n in ("agent_id", "user_id", "memory_id") if "{" + n + "}" in e.path]
         params += [{"name": q, "in": "query", "required": False, "schema": {"type": "string"}} for q in e.query]
-        op: dict[str, Any] = {"summary": e.summary, "operationId": e.handler.__name__ + "_" + e.method.lower(),
+        op: dict[str, Any] = {"summary": e.summary, "operationId": _operation_id(e),
                               "parameters": params, "responses": {}}
         if e.body is not None:
             op["requestBody"] = {"required": True, "content": {"application/json": {

@@ -48,6 +48,9 @@ METRIC_NAMES = (
     "agentmem_llm_call_duration_seconds",
 )
 
+OPERATIONS = ("create", "batch_create", "get", "update", "delete", "list", "search", "relate", "traverse")
+ERROR_KINDS = ("llm", "http_5xx", "payload_too_large", "malformed_json", "busy")
+
 # Latency buckets sized around the guide's budget (1 ms get ... 5 s LLM call).
 HTTP_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0)
 LLM_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
@@ -122,6 +125,14 @@ class ServiceMetrics:
         )
         # labels() takes a lock and builds a tuple: cache the children on the hot path.
         self._ops: dict[tuple[str, bool], Counter] = {}
+        # Known label values start at zero, so that rate() and alerts work before the first event.
+        for op in OPERATIONS:
+            for ok in (True, False):
+                self._ops[(op, ok)] = self.operations.labels(op, "ok" if ok else "error")
+        for kind in ERROR_KINDS:
+            self.errors.labels(kind)
+        for outcome in ("ok", "error"):
+            self.llm_duration.labels(outcome)
 
     def bind(self, engine: MemoryEngine) -> None:
         self._engine_collector.engine = engine
