@@ -152,7 +152,7 @@ def test_metrics_names_and_no_tenant_labels(client: httpx.Client) -> None:
         bases = names | {n.rsplit("_", 1)[0] for n in names}  # histogram _bucket/_sum/_count
         missing = [n for n in METRIC_NAMES if n not in bases]
         assert not missing, missing
-        assert "agent_id" not in text and "user_id" not in text
+        assert "agent_id=" not in text and "user_id=" not in text
         assert 'route="/v1/agents/{agent_id}/users/{user_id}/memories/{memory_id}"' in text
 
 
