@@ -37,7 +37,7 @@ class EngineProcess:
 
 def start_engine(db: Path, log: Path, *extra: str) -> EngineProcess:
     port = free_port()
-    fh = open(log, "ab")  # noqa: SIM115 - lives as long as the child
+    fh = open(log, "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "agentmem", "--port", str(port), "--db", str(db), *extra],
         stdout=fh, stderr=subprocess.STDOUT,

@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pytest
-
 from agentmem.engine import EngineConfig, MemoryEngine
 from agentmem.errors import InvalidInput, NotFound
 from agentmem.models import MemoryPatch, NewMemory, Tenant

@@ -13,11 +13,11 @@ from ..errors import ProfkitError, UsageError
 
 
 def run_serve(*, host: str, port: int, db: Path, embedder: str, llm_url: str | None) -> None:
-    if not 0 < port < 65536:
-        raise UsageError(f"--port must be 1-65535, got {port}")
     if not is_loopback(host):
         err.print(f"[bold red]WARNING:[/] the engine will listen on [bold]{host}[/]: reachable from other machines, "
                   "with no authentication. Use --host 127.0.0.1 unless you mean it.")
+    if not 0 < port < 65536:
+        raise UsageError(f"--port must be 1-65535, got {port}")
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

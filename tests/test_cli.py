@@ -1,0 +1,103 @@
+"""The profkit CLI as a real subprocess, both as `profkit` and `python -m profkit`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EngineProcess
+
+REPO = Path(__file__).resolve().parents[1]
+PROFKIT = Path(sys.executable).with_name("profkit")
+
+
+def cli(*args: str, timeout: float = 300, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(PROFKIT), *args], capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                          check=False)
+
+
+@pytest.mark.parametrize("entry", ["script", "module"])
+def test_help_everywhere(entry: str) -> None:
+    base = [str(PROFKIT)] if entry == "script" else [sys.executable, "-m", "profkit"]
+    top = subprocess.run([*base, "--help"], capture_output=True, text=True, check=True, timeout=60)
+    for command in ("serve", "load", "ci"):
+        assert command in top.stdout
+        sub = subprocess.run([*base, command, "--help"], capture_output=True, text=True, check=True, timeout=60)
+        assert "Usage" in sub.stdout
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def test_load_against_nothing_is_one_clear_line() -> None:
+    line = _one_line_error(cli("load", "--url", "http://127.0.0.1:9", "--duration", "1"))
+    assert "cannot connect" in line
+
+
+def test_unknown_scenario_and_bad_url() -> None:
+    assert "unknown scenario" in _one_line_error(cli("load", "--scenario", "nope"))
+    assert "--url" in _one_line_error(cli("load", "--url", "ftp://x", "--duration", "1"))
+
+
+def test_serve_refuses_a_bad_port() -> None:
+    assert "--port" in _one_line_error(cli("serve", "--port", "70000"))
+
+
+def test_load_json_report(engine_proc: EngineProcess) -> None:
+    proc = cli("load", "--url", engine_proc.url, "--scenario", "mixed", "--duration", "2", "--concurrency", "8",
+               "--seed-per-tenant", "20", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["errors"] == 0 and report["rps"] > 0
+    for op in ("get", "search", "create"):
+        assert {"p50_ms", "p95_ms", "p99_ms", "count"} <= set(report["operations"][op])
+
+
+@pytest.mark.parametrize("scenario", ["ingest", "search-heavy", "graph"])
+def test_every_scenario_runs_clean(engine_proc: EngineProcess, scenario: str) -> None:
+    proc = cli("load", "--url", engine_proc.url, "--scenario", scenario, "--duration", "1", "--concurrency", "4",
+               "--seed-per-tenant", "10", "--warmup", "0.2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["errors"] == 0
+
+
+def test_ws_hold_small(engine_proc: EngineProcess) -> None:
+    proc = cli("load", "--url", engine_proc.url, "--scenario", "ws-hold", "--concurrency", "200",
+               "--duration", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["opened"] == report["answered"] == 200 and report["server_rss_bytes"] > 0
+
+
+def test_ci_job_files_artifacts_under_the_commit(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    proc = cli("ci", "--store", str(store), "--duration", "2", "--concurrency", "8", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    folder = Path(result["folder"])
+    assert folder.parent.parent == store
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO)
+    if head.returncode == 0:
+        assert folder.parent.name.startswith(head.stdout.strip()[:12])
+    assert json.loads((folder / "load.json").read_text())["errors"] == 0
+    assert "agentmem_http_requests_total" in (folder / "metrics.prom").read_text()
+    assert "/metrics" in proc.stderr  # the job says where the metrics are
+
+
+def test_serve_warns_when_not_on_loopback(tmp_path: Path) -> None:
+    env = dict(os.environ)
+    proc = subprocess.Popen([str(PROFKIT), "serve", "--host", "0.0.0.0", "--port", "0", "--db",
+                             str(tmp_path / "x.db")], stderr=subprocess.PIPE, text=True, env=env)
+    _, err = proc.communicate(timeout=60)
+    # Port 0 is refused after the warning, so the test never actually listens on every interface.
+    assert "WARNING" in err and "0.0.0.0" in err
