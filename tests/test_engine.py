@@ -218,7 +218,7 @@ def test_recall_at_10_for_large_and_one_percent_tenants(tmp_path: Path) -> None:
 
     async def scenario(e: MemoryEngine) -> dict[Tenant, float]:
         await e.create_batch(A, [NewMemory(content=m.content) for m in corpus.memories(1000)])
-        for i in range(8):
+        for _ in range(8):
             await e.create_batch(Tenant("agent-big", "user-1"),
                                  [NewMemory(content=m.content) for m in corpus.memories(1000)])
         await e.create_batch(B, [NewMemory(content=m.content) for m in corpus.memories(90)])  # 1 % of 9090

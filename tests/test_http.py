@@ -135,7 +135,7 @@ def test_websocket_search_and_tenant_scoped_events(engine_proc: EngineProcess, c
         # The other tenant got no event: its next message is the answer to its own ping.
         theirs.send('{"op": "ping"}')
         assert json.loads(theirs.recv(10))["type"] == "pong"
-        theirs.send('{"op": "get", "id": "%s"}' % created["id"])
+        theirs.send(json.dumps({"op": "get", "id": created["id"]}))
         assert json.loads(theirs.recv(10))["data"]["code"] == "not_found"
         theirs.send("{broken")
         assert json.loads(theirs.recv(10))["data"]["code"] == "malformed_json"
