@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The project's two entry points (see README):
+#   ./dev.sh run   — set up .venv and run the main job: profile the bundled engine for this commit
+#   ./dev.sh test  — set up .venv (and the system tools the tests drive) and run the whole suite
+# Extra arguments go to `profkit ci` or to pytest.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV=${PROFKIT_VENV:-.venv}
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
+}
+
+apt_install() {
+    command -v apt-get >/dev/null || return 1
+    local quiet=(-y -qq --no-install-recommends -o Dpkg::Use-Pty=0)
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install "${quiet[@]}" "$@" >/dev/null 2>&1 \
+        || { as_root apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive as_root apt-get install "${quiet[@]}" "$@" >/dev/null; }
+}
+
+pick_python() {
+    for py in python3.11 python3.12 python3.13 python3; do
+        if command -v "$py" >/dev/null && "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+            echo "$py"; return 0
+        fi
+    done
+    echo "dev.sh: Python 3.11 or newer is required (apt-get install python3)" >&2
+    return 1
+}
+
+setup() {
+    local py
+    py=$(pick_python)
+    if [ ! -x "$VENV/bin/python" ]; then
+        # Debian splits venv/ensurepip into python3-venv.
+        if ! "$py" -c 'import ensurepip, venv' 2>/dev/null; then
+            echo "dev.sh: installing python3-venv" >&2
+            apt_install python3-venv || { echo "dev.sh: install python3-venv, then retry" >&2; exit 1; }
+        fi
+        "$py" -m venv "$VENV"
+    fi
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev]"
+}
+
+case "${1:-}" in
+    run)
+        shift
+        setup
+        exec "$VENV/bin/profkit" ci "$@"
+        ;;
+    test)
+        shift
+        setup
+        # The suite drives a real Prometheus server; Debian packages it.
+        if ! command -v prometheus >/dev/null; then
+            echo "dev.sh: installing prometheus (Debian package) for the scrape test" >&2
+            apt_install prometheus || echo "dev.sh: could not install prometheus; its test will be skipped" >&2
+        fi
+        exec "$VENV/bin/python" -m pytest "$@"
+        ;;
+    *)
+        echo "usage: ./dev.sh run|test [args...]" >&2
+        exit 2
+        ;;
+esac
