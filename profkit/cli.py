@@ -65,7 +65,7 @@ def load(
 def ci(
     store: Annotated[Path, typer.Option(help="Artifact store (env PROFKIT_STORE).")] = DEFAULT_STORE,
     duration: Annotated[float, typer.Option(help="Seconds of measured load.")] = 20.0,
-    concurrency: Annotated[int, typer.Option(help="Open connections.")] = 64,
+    concurrency: Annotated[int, typer.Option(help="Open connections.")] = 32,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document.")] = False,
 ) -> None:
     """The main job: profile the bundled engine for the current commit into STORE/<commit>/."""
