@@ -44,6 +44,28 @@ setup() {
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev]"
 }
 
+# The suite drives a real Prometheus server. Debian's package is unpacked into .tools/ rather than
+# installed: installing it would also start a system-wide daemon listening on every interface.
+fetch_prometheus() {
+    if command -v prometheus >/dev/null; then
+        export PROMETHEUS_BIN=${PROMETHEUS_BIN:-$(command -v prometheus)}
+        return 0
+    fi
+    local bin=.tools/prometheus/usr/bin/prometheus
+    if [ ! -x "$bin" ] && command -v apt-get >/dev/null; then
+        echo "dev.sh: fetching Debian's prometheus package into .tools/ for the scrape test" >&2
+        mkdir -p .tools
+        ( cd .tools && { apt-get download prometheus >/dev/null 2>&1 \
+            || { as_root apt-get update -qq >/dev/null && apt-get download prometheus >/dev/null; }; } \
+            && dpkg-deb -x prometheus_*.deb prometheus && rm -f prometheus_*.deb ) \
+            || echo "dev.sh: could not fetch prometheus; its test will be skipped" >&2
+    fi
+    if [ -x "$bin" ]; then
+        PROMETHEUS_BIN=$(pwd)/$bin
+        export PROMETHEUS_BIN
+    fi
+}
+
 case "${1:-}" in
     run)
         shift
@@ -53,11 +75,7 @@ case "${1:-}" in
     test)
         shift
         setup
-        # The suite drives a real Prometheus server; Debian packages it.
-        if ! command -v prometheus >/dev/null; then
-            echo "dev.sh: installing prometheus (Debian package) for the scrape test" >&2
-            apt_install prometheus || echo "dev.sh: could not install prometheus; its test will be skipped" >&2
-        fi
+        fetch_prometheus
         exec "$VENV/bin/python" -m pytest "$@"
         ;;
     *)

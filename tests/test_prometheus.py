@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -13,10 +14,10 @@ import pytest
 from profkit.process import free_port
 from tests.conftest import EngineProcess
 
-PROMETHEUS = shutil.which("prometheus")
+PROMETHEUS = os.environ.get("PROMETHEUS_BIN") or shutil.which("prometheus")
 
 
-@pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not installed (./dev.sh test installs Debian's)")
+@pytest.mark.skipif(PROMETHEUS is None, reason="no prometheus binary (./dev.sh test fetches Debian's into .tools/)")
 def test_prometheus_scrapes_the_engine(engine_proc: EngineProcess, client: httpx.Client, tmp_path: Path) -> None:
     assert PROMETHEUS is not None
     client.post("/v1/agents/prom/users/u/memories", json={"content": "scraped"})
