@@ -92,8 +92,10 @@ async def hold(
         "error_samples": failures[:10],
         "open_seconds": round(open_seconds, 2),
         "hold_seconds": hold_seconds,
-        "server_rss_bytes": rss_after or rss_open,
-        "server_rss_mb": round((rss_after or rss_open or 0) / 2**20, 1),
+        "server_rss_bytes": max(rss_open or 0, rss_after or 0) or None,
+        "server_rss_open_mb": round((rss_open or 0) / 2**20, 1),
+        "server_rss_after_ping_mb": round((rss_after or 0) / 2**20, 1),
+        "server_rss_mb": round(max(rss_open or 0, rss_after or 0) / 2**20, 1),
     }
 
 
