@@ -191,16 +191,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed-per-tenant", type=int, default=100)
     parser.add_argument("--db", type=Path, default=None, help="database file (default: a temporary one)")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON document")
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
+                        help="event loop; profilers that hook asyncio itself need 'asyncio'")
     args = parser.parse_args(argv)
     if args.ops is not None and args.mode == "http":
         parser.error("--ops applies to --mode engine only")
 
-    try:
-        import uvloop
+    runner: Any = asyncio.run
+    if args.loop == "uvloop":
+        try:
+            import uvloop
 
-        runner: Any = uvloop.run
-    except ImportError:  # pragma: no cover
-        runner = asyncio.run
+            runner = uvloop.run
+        except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+            pass
     with tempfile.TemporaryDirectory(prefix="agentmem-run-") as tmp:
         db = args.db or Path(tmp) / "agentmem.db"
         fn = run_engine_mode if args.mode == "engine" else run_http_mode

@@ -1,0 +1,254 @@
+"""The artifact store: one folder per commit, one run folder per invocation, a manifest per run.
+
+Layout::
+
+    <store>/<short sha>[-dirty]/<command>-<UTC time>-<pid>-<random>/
+        manifest.json            versioned; written at start ("running") and at the end
+        <artifacts...>
+
+Every file the store writes goes through a temporary file in the same folder, fsync and rename,
+so a reader never sees half a file and a crash never leaves one. Run folders are created with
+exclusive mkdir, so concurrent runs on one commit never share a folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import ProfkitError
+from .gitinfo import Commit
+
+MANIFEST_VERSION = 1
+MANIFEST = "manifest.json"
+
+STATUS_RUNNING = "running"
+STATUS_COMPLETE = "complete"
+STATUS_PARTIAL = "partial"
+STATUS_FAILED = "failed"
+
+
+class StoreError(ProfkitError):
+    exit_code = 5
+
+
+def _describe_os_error(exc: OSError, where: Path) -> str:
+    if exc.errno == errno.ENOSPC:
+        return f"the disk holding {where} is full; free some space or use --store DIR on another disk"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"cannot write to the artifact store {where}: permission denied; use --store DIR"
+    return f"cannot write to the artifact store {where}: {exc.strerror or exc}"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` all at once (temp file, fsync, rename), or not at all."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise StoreError(_describe_os_error(exc, path.parent)) from exc
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class Artifact:
+    path: str  # relative to the run folder
+    kind: str  # e.g. flamegraph-svg, speedscope, collapsed, memray-bin, memray-html, stats-json, pstat
+    size: int
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "kind": self.kind, "size": self.size, "sha256": self.sha256}
+
+
+@dataclass
+class Run:
+    """One command invocation's folder and manifest."""
+
+    folder: Path
+    manifest: dict[str, Any]
+    artifacts: list[Artifact] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return f"{self.folder.parent.name}/{self.folder.name}"
+
+    def path(self, name: str) -> Path:
+        """Where a tool should write ``name`` (then call :meth:`add`)."""
+        return self.folder / name
+
+    def write(self, name: str, data: bytes, kind: str) -> Path:
+        target = self.folder / name
+        write_atomic(target, data)
+        return self.add(name, kind)
+
+    def write_json(self, name: str, obj: Any, kind: str) -> Path:
+        return self.write(name, json.dumps(obj, indent=2, default=str).encode(), kind)
+
+    def add(self, name: str, kind: str) -> Path:
+        """Record a file a tool wrote into the run folder."""
+        target = self.folder / name
+        if not target.is_file():
+            raise StoreError(f"{target} was not written by the profiler")
+        self.artifacts = [a for a in self.artifacts if a.path != name]
+        self.artifacts.append(Artifact(name, kind, target.stat().st_size, file_sha256(target)))
+        return target
+
+    def _save(self) -> None:
+        self.manifest["artifacts"] = [a.to_dict() for a in self.artifacts]
+        write_atomic(self.folder / MANIFEST, json.dumps(self.manifest, indent=2, default=str).encode())
+
+    def finish(self, status: str, *, findings: dict[str, Any] | None = None, error: str | None = None) -> None:
+        self.manifest["status"] = status
+        self.manifest["ended_at"] = time.time()
+        if findings is not None:
+            self.manifest["findings"] = findings
+        if error is not None:
+            self.manifest["error"] = error
+        self._save()
+
+    def summary(self) -> dict[str, Any]:
+        return {"run": self.id, "folder": str(self.folder), "status": self.manifest.get("status"),
+                "artifacts": [{**a.to_dict(), "path": str(self.folder / a.path)} for a in self.artifacts]}
+
+
+class ArtifactStore:
+    """Run folders keyed by commit under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _ensure_writable(self, folder: Path) -> None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / f".probe-{os.getpid()}-{secrets.token_hex(3)}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise StoreError(_describe_os_error(exc, folder)) from exc
+
+    @contextlib.contextmanager
+    def open_run(self, command: str, *, commit: Commit, target: dict[str, Any],
+                 tools: dict[str, str | None]) -> Iterator[Run]:
+        """Create a run; it ends ``failed`` if the block raises and nothing marked it otherwise."""
+        commit_dir = self.root / commit.folder_name
+        self._ensure_writable(commit_dir)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        while True:
+            folder = commit_dir / f"{command}-{stamp}-{os.getpid()}-{secrets.token_hex(2)}"
+            try:
+                folder.mkdir()
+                break
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise StoreError(_describe_os_error(exc, commit_dir)) from exc
+        manifest: dict[str, Any] = {
+            "manifest_version": MANIFEST_VERSION,
+            "profkit_version": __version__,
+            "command": command,
+            "commit": commit.sha,
+            "dirty": commit.dirty,
+            "target": target,
+            "tools": tools,
+            "host": socket.gethostname(),
+            "python": sys.version.split()[0],
+            "pid": os.getpid(),
+            "started_at": time.time(),
+            "ended_at": None,
+            "status": STATUS_RUNNING,
+            "artifacts": [],
+        }
+        run = Run(folder, manifest)
+        try:
+            run._save()
+        except StoreError:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        try:
+            yield run
+        except BaseException as exc:
+            if run.manifest["status"] == STATUS_RUNNING:
+                with contextlib.suppress(StoreError):
+                    run.finish(STATUS_PARTIAL if run.artifacts else STATUS_FAILED, error=str(exc) or type(exc).__name__)
+            raise
+        if run.manifest["status"] == STATUS_RUNNING:
+            run.finish(STATUS_COMPLETE)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run's manifest (plus its folder), newest first; unreadable manifests are reported."""
+        out: list[dict[str, Any]] = []
+        if not self.root.is_dir():
+            return out
+        for commit_dir in sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            for run_dir in sorted(p for p in commit_dir.iterdir() if p.is_dir()):
+                try:
+                    manifest = json.loads((run_dir / MANIFEST).read_text())
+                except FileNotFoundError:
+                    # Folders from before manifests (e.g. the ci job) are listed, never guessed at.
+                    manifest = {"status": "unknown", "command": run_dir.name.split("-")[0],
+                                "started_at": run_dir.stat().st_mtime}
+                except (OSError, ValueError):
+                    manifest = {"status": "unreadable", "command": run_dir.name.split("-")[0],
+                                "started_at": run_dir.stat().st_mtime}
+                manifest["folder"] = str(run_dir)
+                manifest["run"] = f"{commit_dir.name}/{run_dir.name}"
+                out.append(manifest)
+        out.sort(key=lambda m: float(m.get("started_at") or 0), reverse=True)
+        return out
+
+    def gc(self, keep: int, *, dry_run: bool = False) -> list[str]:
+        """Delete all but the ``keep`` newest runs; runs still in progress are never deleted."""
+        if keep < 1:
+            raise ProfkitError("--keep must be at least 1: gc never removes the newest run")
+        removed: list[str] = []
+        for manifest in self.runs()[keep:]:
+            if manifest.get("status") == STATUS_RUNNING and _alive(manifest.get("pid")):
+                continue
+            folder = Path(manifest["folder"])
+            if not dry_run:
+                shutil.rmtree(folder, ignore_errors=True)
+                with contextlib.suppress(OSError):
+                    folder.parent.rmdir()  # only succeeds once the commit folder is empty
+            removed.append(manifest["run"])
+        return removed
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
