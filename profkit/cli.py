@@ -155,7 +155,7 @@ def mem(
     pid: Pid = None,
     duration: Duration = 10.0,
     native: Annotated[bool, typer.Option("--native", help="Record native (C) frames too.")] = False,
-    leaks: Annotated[bool, typer.Option("--leaks", help="Report functions whose allocations were never freed.")] = False,
+    leaks: Annotated[bool, typer.Option("--leaks", help="Name functions whose allocations were never freed.")] = False,
     peak_budget: Annotated[str | None, typer.Option(help="Fail when peak memory exceeds this, e.g. 512MB.")] = None,
     top: Top = 15,
     store: Store = DEFAULT_STORE,

@@ -48,6 +48,31 @@ def run(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = 
     return Completed(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
 
 
+def run_attached(argv: Sequence[str], *, duration: float | None, what: str) -> int:
+    """Run an interactive program on this terminal; stop it with SIGINT after ``duration`` seconds."""
+    try:
+        proc = subprocess.Popen(list(argv))
+    except FileNotFoundError as exc:
+        raise ToolMissing(f"{argv[0]} is not installed or not on PATH") from exc
+    try:
+        code = proc.wait(timeout=duration)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+        return 0
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+        return 0
+    if code != 0:
+        raise TargetError(f"{Path(argv[0]).name} stopped watching {what} (exit code {code}); has it exited?")
+    return code
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))

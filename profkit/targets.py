@@ -117,7 +117,10 @@ def _version_from_exe(exe: str) -> tuple[int, int] | None:
     return (int(parts[0]), int(parts[1])) if out.returncode == 0 and len(parts) == 2 else None
 
 
-def require_python_pid(pid: int, *, supported: tuple[tuple[int, int], tuple[int, int]] = ((3, 7), (3, 14))) -> PythonInfo:
+Versions = tuple[tuple[int, int], tuple[int, int]]
+
+
+def require_python_pid(pid: int, *, supported: Versions = ((3, 7), (3, 14))) -> PythonInfo:
     """The pid must run a CPython the tools support; one clear error otherwise."""
     check_pid(pid)
     info = python_of(pid)
@@ -143,7 +146,7 @@ def python_program(target: Target, tool: str) -> PythonProgram:
     if target.kind == "pid":
         raise UsageError(f"{tool} cannot attach to a running process; give a scenario or -- python SCRIPT")
     argv = list(target.argv)
-    if not argv or not _PYTHON_EXE.match(Path(argv[0]).name) and argv[0] != sys.executable:
+    if not argv or (not _PYTHON_EXE.match(Path(argv[0]).name) and argv[0] != sys.executable):
         raise UsageError(f"{tool} runs Python programs in process: give -- python SCRIPT ARGS or "
                          f"-- python -m MODULE ARGS (got {' '.join(argv) or 'nothing'})")
     rest = argv[1:]
