@@ -74,6 +74,18 @@ def check_pid(pid: int) -> None:
         raise TargetError(f"no process with pid {pid} (has it exited?)") from None
     except PermissionError:
         raise TargetError(f"not allowed to inspect pid {pid}: run as its owner or as root") from None
+    if not pid_alive(pid):
+        raise TargetError(f"pid {pid} has exited (its parent has not reaped it yet)")
+
+
+def pid_alive(pid: int) -> bool:
+    """True while pid runs; a zombie (exited, not yet reaped by its parent) counts as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state letter follows the parenthesised command name, which may itself contain spaces.
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from ..render.flamegraph_svg import render_svg
 from ..render.speedscope import to_speedscope
 from ..session import Options, open_run, progress, result
 from ..store import STATUS_PARTIAL
-from ..targets import require_python_pid
+from ..targets import pid_alive, require_python_pid
 from ..tools import require, versions
 
 COLLAPSED = "profile.collapsed"
@@ -70,13 +70,7 @@ def run_flame(opts: Options, *, rate: int, native: bool, subprocesses: bool, idl
 
 def _target_problem(returncode: int, stderr: str, kind: str, pid: int | None) -> str | None:
     if kind == "pid":
-        import os
-
-        try:
-            os.kill(pid or 0, 0)
-        except ProcessLookupError:
-            return f"pid {pid} exited before the {kind} profile finished"
-        return None
+        return None if pid_alive(pid or 0) else f"pid {pid} exited before the profile finished"
     if returncode != 0:
         last = [ln for ln in stderr.strip().splitlines() if ln.strip()]
         return f"the profiled program exited with code {returncode}" + (f" ({last[-1][:160]})" if last else "")
