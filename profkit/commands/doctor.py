@@ -92,9 +92,9 @@ def run_doctor(*, pid: int | None) -> dict[str, Any]:
             else:
                 v = info.version
                 check(f"pid {pid} is Python", True, f"Python {v[0]}.{v[1]} ({info.executable})")
-                for tool, (lo, hi) in SUPPORTED.items():
+                for attacher, (lo, hi) in SUPPORTED.items():
                     ok = lo <= v <= hi
-                    check(f"{tool} supports pid {pid}", ok,
+                    check(f"{attacher} supports pid {pid}", ok,
                           f"Python {v[0]}.{v[1]} {'within' if ok else 'outside'} {lo[0]}.{lo[1]}-{hi[0]}.{hi[1]}")
             target = {"pid": pid, "executable": info.executable,
                       "python": ".".join(map(str, info.version)) if info.version else None}
