@@ -76,6 +76,16 @@ case "${1:-}" in
         shift
         setup
         fetch_prometheus
+        # Programs the tests drive for real: Chromium opens the flamegraph SVG, gdb lets memray
+        # attach to a live process, valgrind's callgrind_annotate reads the callgrind export.
+        missing=()
+        command -v chromium >/dev/null || missing+=(chromium)
+        command -v gdb >/dev/null || missing+=(gdb)
+        command -v callgrind_annotate >/dev/null || missing+=(valgrind)
+        if [ ${#missing[@]} -gt 0 ]; then
+            echo "dev.sh: installing ${missing[*]} (Debian packages) for the tests" >&2
+            apt_install "${missing[@]}" || echo "dev.sh: could not install ${missing[*]}; tests needing them skip" >&2
+        fi
         exec "$VENV/bin/python" -m pytest "$@"
         ;;
     *)
