@@ -278,6 +278,33 @@ def gc(
     _finish(run_gc(store=store, keep=keep, dry_run=dry_run), as_json, render_gc)
 
 
+@app.command()
+def bench(
+    quick: Annotated[bool, typer.Option("--quick", help="Small store, fewer samples (about 10 s).")] = False,
+    suite: Annotated[list[str] | None, typer.Option(help="memory, graph, database or vector (repeatable).")] = None,
+    filter_: Annotated[str | None, typer.Option("--filter", help="Only operations whose name contains this.")] = None,
+    save_baseline: Annotated[str | None, typer.Option(help="Save the results as this baseline name.")] = None,
+    baseline: Annotated[str | None, typer.Option(help="Compare with this saved baseline.")] = None,
+    baselines_dir: Annotated[Path | None, typer.Option(help="Where baselines live (default STORE/baselines).")] = None,
+    reports: Annotated[Path, typer.Option(help="Folder for benchmark_<time>.md/.html/.json.")] = Path("reports"),
+    budget: Annotated[Path | None, typer.Option(help="Budget TOML (default targets/perf-budget.toml).")] = None,
+    inject: Annotated[list[str] | None, typer.Option(help="OP=FACTOR: slow an operation on purpose.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default 4, quick 2).")] = None,
+    samples: Annotated[int | None, typer.Option(help="Samples per operation per worker.")] = None,
+    store: Store = DEFAULT_STORE,
+    as_json: Json = False,
+) -> None:
+    """Benchmark the engine's suites; p50/p95/p99 with intervals, budget status, baseline comparison."""
+    from .commands.bench import check_exit, render, run_bench_command
+
+    doc = run_bench_command(quick=quick, suites=suite or [], op_filter=filter_, save_baseline=save_baseline,
+                            baseline=baseline, baselines_dir=baselines_dir or store / "baselines",
+                            reports_dir=reports, store=store, budget_path=budget, inject=inject or [],
+                            workers=workers, samples=samples)
+    _finish(doc, as_json, render)
+    check_exit(doc)
+
+
 def main() -> None:
     argv = sys.argv[1:]
     command: list[str] = []

@@ -33,6 +33,7 @@ from .errors import ProfkitError
 from .gitinfo import Commit
 
 MANIFEST_VERSION = 1
+NOT_COMMITS = ("baselines", "reports")  # folders of the store that hold no runs
 MANIFEST = "manifest.json"
 
 STATUS_RUNNING = "running"
@@ -208,7 +209,8 @@ class ArtifactStore:
         out: list[dict[str, Any]] = []
         if not self.root.is_dir():
             return out
-        for commit_dir in sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for commit_dir in sorted(p for p in self.root.iterdir()
+                                 if p.is_dir() and not p.name.startswith(".") and p.name not in NOT_COMMITS):
             for run_dir in sorted(p for p in commit_dir.iterdir() if p.is_dir()):
                 try:
                     manifest = json.loads((run_dir / MANIFEST).read_text())

@@ -18,6 +18,7 @@ import json
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,6 +220,9 @@ class Partition:
                 else:
                     return done
             done += 1
+            # threading.Lock is not fair: without a pause the indexer takes the partition lock
+            # straight back and a waiting search starves behind a long queue of insertions.
+            time.sleep(0)
         return done
 
     def pending(self) -> int:

@@ -1,0 +1,65 @@
+"""Named baselines: a bench result saved under a name (a branch, a release tag such as v1.0.0)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import ProfkitError
+from ..store import write_atomic
+from .runner import RESULT_VERSION
+
+BASELINE_VERSION = 1
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class BaselineError(ProfkitError):
+    exit_code = 7
+
+
+def _path(folder: Path, name: str) -> Path:
+    if not _NAME.match(name):
+        raise BaselineError(f"baseline name {name!r} is not allowed: use letters, digits, '.', '_', '-' (e.g. v1.0.0)")
+    return folder / f"{name}.json"
+
+
+def save(folder: Path, name: str, result: dict[str, Any]) -> Path:
+    path = _path(folder, name)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BaselineError(f"cannot create the baselines folder {folder}: {exc.strerror}") from exc
+    doc = {"baseline_version": BASELINE_VERSION, "name": name, "saved_at": time.time(), "result": result}
+    write_atomic(path, json.dumps(doc).encode())
+    return path
+
+
+def load(folder: Path, name: str, *, ops: list[str]) -> dict[str, Any]:
+    """The saved result, or one clear error: missing, truncated, wrong version, wrong suite."""
+    path = _path(folder, name)
+    if not path.is_file():
+        saved = sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+        hint = f" (saved: {', '.join(saved)})" if saved else f" (none saved in {folder} yet)"
+        raise BaselineError(f"no baseline named {name!r}{hint}; create it with --save-baseline {name}")
+    try:
+        doc = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BaselineError(f"baseline {name!r} ({path}) is corrupted or truncated; "
+                            f"save it again with --save-baseline {name}") from exc
+    if not isinstance(doc, dict) or "baseline_version" not in doc:
+        raise BaselineError(f"{path} is not a profkit baseline")
+    if doc["baseline_version"] != BASELINE_VERSION:
+        raise BaselineError(f"baseline {name!r} has format version {doc['baseline_version']}; this profkit reads "
+                            f"version {BASELINE_VERSION}: save it again with --save-baseline {name}")
+    result = doc.get("result")
+    if not isinstance(result, dict) or result.get("result_version") != RESULT_VERSION \
+            or not isinstance(result.get("samples_ns"), dict):
+        raise BaselineError(f"baseline {name!r} holds no usable results (truncated or from another tool)")
+    shared = [op for op in ops if op in result["samples_ns"]]
+    if not shared:
+        raise BaselineError(f"baseline {name!r} measured {', '.join(result.get('ops', [])) or 'nothing'}; "
+                            f"none of the operations run now ({', '.join(ops)}): use a baseline of the same suite")
+    return result

@@ -1,0 +1,116 @@
+"""Measure the change detector itself on this machine: false alarms and detection power.
+
+    python -m profkit.bench.calibrate [--aa-runs 11] [--injected get,search_large,...] [--json]
+
+A/A: ``--aa-runs`` independent quick bench runs of the same code; every pair of them is one A/A
+comparison (11 runs give 55). Detection: one run per operation in ``--injected`` with that
+operation slowed by exactly 12 % (a spin proportional to its own time), compared against every A
+run. Reported: the share of A/A comparisons that flag any regression (target <= 2 %), the share of
+injected comparisons that flag the slowed operation as a regression (target >= 95 %), and how
+often any other operation was flagged alongside it. Pairs share runs, so they are not independent
+draws; the figures are what this machine does, not a confidence statement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from typing import Any
+
+from ..gitinfo import Commit, current_commit
+from .compare import REGRESSION, SLOWER, compare
+from .runner import BenchConfig, run_bench
+from .suites import ALL_OPS, SUITES
+
+FACTOR = 1.12
+
+
+def calibrate(aa_runs: int, injected: list[str], commit: Commit, say: Any) -> dict[str, Any]:
+    base_cfg = BenchConfig.preset(True, tuple(SUITES), ALL_OPS)
+    runs = []
+    start = time.time()
+    for i in range(aa_runs):
+        say(f"A/A run {i + 1}/{aa_runs}")
+        runs.append(run_bench(base_cfg, commit))
+    slowed = {}
+    for op in injected:
+        say(f"run with {op} slowed by {FACTOR:.2f}x")
+        cfg = BenchConfig.preset(True, tuple(SUITES), ALL_OPS, inject={op: FACTOR})
+        slowed[op] = run_bench(cfg, commit)
+
+    aa_any = 0
+    aa_op_flags = 0
+    aa_warn_any = 0
+    pairs = list(itertools.combinations(range(aa_runs), 2))
+    for a, b in pairs:
+        aa = compare(runs[a], runs[b])
+        flagged = [c for c in aa if c.verdict == REGRESSION]
+        aa_any += bool(flagged)
+        aa_op_flags += len(flagged)
+        aa_warn_any += any(c.verdict == SLOWER for c in aa)
+
+    detect: dict[str, dict[str, Any]] = {}
+    for op, result in slowed.items():
+        hits = warn_or_hit = clean = 0
+        measured = []
+        for base in runs:
+            changes = {c.op: c for c in compare(base, result)}
+            c = changes[op]
+            measured.append(round(100 * c.change, 1))
+            hits += c.verdict == REGRESSION
+            warn_or_hit += c.verdict in (REGRESSION, SLOWER)
+            clean += not any(x.verdict == REGRESSION for k, x in changes.items() if k != op)
+        n = len(runs)
+        detect[op] = {"comparisons": n, "regression_rate": round(hits / n, 3),
+                      "flagged_rate": round(warn_or_hit / n, 3), "others_clean_rate": round(clean / n, 3),
+                      "measured_change_pct": measured}
+    total = sum(d["comparisons"] for d in detect.values())
+    return {
+        "machine_note": "quick preset: 2 workers x 150 samples per operation, 2000-memory store",
+        "aa_comparisons": len(pairs),
+        "aa_false_regression_rate": round(aa_any / len(pairs), 4) if pairs else None,
+        "aa_false_regression_per_op_rate": round(aa_op_flags / (len(pairs) * len(ALL_OPS)), 5) if pairs else None,
+        "aa_any_warning_rate": round(aa_warn_any / len(pairs), 4) if pairs else None,
+        "injected_factor": FACTOR,
+        "detection": detect,
+        "detection_rate": round(sum(d["regression_rate"] * d["comparisons"] for d in detect.values()) / total, 4)
+        if total else None,
+        "others_clean_rate": round(sum(d["others_clean_rate"] * d["comparisons"] for d in detect.values()) / total, 4)
+        if total else None,
+        "seconds": round(time.time() - start, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m profkit.bench.calibrate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--aa-runs", type=int, default=11)
+    parser.add_argument("--injected", default="get,create,traverse_d2,list_recent,search_large")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    from pathlib import Path
+
+    def say(msg: str) -> None:
+        if not args.json:
+            print(f"\r\033[K{msg}", end="", file=sys.stderr, flush=True)
+
+    report = calibrate(args.aa_runs, [op for op in args.injected.split(",") if op], current_commit(Path.cwd()), say)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print("\r\033[K", end="", file=sys.stderr)
+        print(f"A/A: {report['aa_comparisons']} comparisons, {100 * report['aa_false_regression_rate']:.1f} % "
+              f"flagged a regression (target <= 2 %); {100 * report['aa_any_warning_rate']:.1f} % showed a warning")
+        for op, d in report["detection"].items():
+            print(f"{op} slowed {FACTOR:.2f}x: regression in {100 * d['regression_rate']:.0f} %, flagged (warning or "
+                  f"regression) in {100 * d['flagged_rate']:.0f} %, no other op flagged in "
+                  f"{100 * d['others_clean_rate']:.0f} % (measured {d['measured_change_pct']})")
+        print(f"overall detection {100 * (report['detection_rate'] or 0):.1f} % (target >= 95 %), "
+              f"others clean {100 * (report['others_clean_rate'] or 0):.1f} %; {report['seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Summary statistics of latency samples, with bootstrap confidence intervals and outlier counts.
+
+Percentile confidence intervals come from scipy's bootstrap (BCa fails on percentiles of ties, so
+the percentile method is used). Outliers are counted with Tukey's fences as criterion does
+(mild: beyond 1.5 IQR, severe: beyond 3 IQR) and reported, never dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats as sps
+
+CONFIDENCE = 0.95
+RESAMPLES = 1000
+
+
+def _ci(samples: npt.NDArray[np.float64], statistic: Any, seed: int) -> tuple[float, float]:
+    res = sps.bootstrap((samples,), statistic, n_resamples=RESAMPLES, confidence_level=CONFIDENCE,
+                        method="percentile", vectorized=True, axis=-1, random_state=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def _pct(q: float) -> Any:
+    def stat(x: npt.NDArray[np.float64], axis: int = -1) -> Any:
+        return np.percentile(x, q, axis=axis)
+    return stat
+
+
+def summarise(samples_ns: list[int], seed: int = 0) -> dict[str, Any]:
+    """p50/p95/p99/mean/stddev in milliseconds, each central figure with its 95 % interval."""
+    x = np.asarray(samples_ns, dtype=np.float64) / 1e6
+    q1, p50, q3, p95, p99 = (float(v) for v in np.percentile(x, [25, 50, 75, 95, 99]))
+    iqr = q3 - q1
+    mild = int(np.sum((x > q3 + 1.5 * iqr) | (x < q1 - 1.5 * iqr)))
+    severe = int(np.sum((x > q3 + 3 * iqr) | (x < q1 - 3 * iqr)))
+    out: dict[str, Any] = {
+        "n": int(x.size),
+        "p50_ms": p50, "p95_ms": p95, "p99_ms": p99,
+        "mean_ms": float(x.mean()), "stddev_ms": float(x.std(ddof=1)) if x.size > 1 else 0.0,
+        "min_ms": float(x.min()), "max_ms": float(x.max()),
+        "outliers": {"mild": mild - severe, "severe": severe, "share": round(mild / x.size, 4)},
+    }
+    if x.size >= 20:
+        out["ci95"] = {
+            "p50_ms": _ci(x, _pct(50), seed),
+            "p99_ms": _ci(x, _pct(99), seed + 1),
+            "mean_ms": _ci(x, np.mean, seed + 2),
+        }
+    return out
+
+
+def budget_status(summary: dict[str, Any], budget: dict[str, Any] | None) -> dict[str, Any]:
+    """Within or over the budget at each of p50/p95/p99, and by how much (positive = over)."""
+    if budget is None:
+        return {"status": "no budget", "checks": {}}
+    checks = {}
+    for q in ("p50", "p95", "p99"):
+        limit = float(budget[q])
+        value = float(summary[f"{q}_ms"])
+        checks[q] = {"limit_ms": limit, "value_ms": value, "over_pct": round(100 * (value / limit - 1), 1),
+                     "within": value <= limit}
+    return {"status": "within" if all(c["within"] for c in checks.values()) else "over", "checks": checks,
+            "from": budget.get("from")}

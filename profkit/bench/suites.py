@@ -1,0 +1,178 @@
+"""The four benchmark suites over the engine (perf-guide §3), and the store they run against.
+
+Suites: ``memory`` (create, get, update, delete, batch of 100), ``graph`` (traversal of up to 100
+nodes at depth 1-3), ``database`` (recent, by importance, filtered lists, all served by indexes),
+``vector`` (semantic search top-10 in a small tenant, exact, and a large one, HNSW).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from agentmem.engine import MemoryEngine
+from agentmem.models import MemoryPatch, NewMemory, Tenant
+from agentmem.workload.corpus import Corpus
+
+SUITES: dict[str, tuple[str, ...]] = {
+    "memory": ("create", "get", "update", "delete", "batch_100"),
+    "graph": ("traverse_d1", "traverse_d2", "traverse_d3"),
+    "database": ("list_recent", "list_importance", "list_filtered"),
+    "vector": ("search_small", "search_large"),
+}
+ALL_OPS = tuple(op for ops in SUITES.values() for op in ops)
+
+BIG = Tenant("bench-big", "user-0")
+SMALL = Tenant("bench-small", "user-0")
+SCRATCH = Tenant("bench-scratch", "user-0")  # memories that "delete" consumes
+OTHERS = tuple(Tenant(f"bench-{i}", "user-0") for i in range(8))
+
+FULL_SIZE = 20_000
+QUICK_SIZE = 2_000
+
+
+def suite_ops(suites: list[str], op_filter: str | None) -> list[str]:
+    unknown = [s for s in suites if s not in SUITES]
+    if unknown:
+        raise KeyError(unknown[0])
+    ops = [op for s in suites for op in SUITES[s]]
+    if op_filter:
+        ops = [op for op in ops if op_filter in op]
+    return ops
+
+
+def hnsw_threshold(size: int) -> int:
+    # The large tenant must be past the exact-search threshold at every store size, or "search_large"
+    # would measure brute force.
+    return max(256, min(4096, int(size * 0.6) // 2))
+
+
+async def load_store(engine: MemoryEngine, size: int, seed: int) -> None:
+    """Write ``size`` memories: 60 % in one tenant, 1 % in another, the rest spread; relate the big one."""
+    corpus = Corpus(seed)
+    rng = random.Random(seed)
+    big, small = int(size * 0.6), max(50, size // 100)
+    rest = max(0, size - big - small)
+    plan = [(BIG, big), (SMALL, small)] + [(t, rest // len(OTHERS)) for t in OTHERS]
+    for tenant, n in plan:
+        while n > 0:
+            chunk = min(n, 1000)
+            await engine.create_batch(tenant, [NewMemory(content=m.content, importance=m.importance,
+                                                         metadata={"topic": m.topic})
+                                               for m in corpus.memories(chunk)])
+            n -= chunk
+    with engine.pool.connection() as conn:
+        keys = [k for (k,) in conn.execute("SELECT key FROM memories WHERE agent_id = ? AND user_id = ?", BIG)]
+    edges = [(k, rng.choice(keys), corpus.relation_type(), 1.0) for k in keys for _ in range(4)]
+    engine.repo.relate_keys([e for e in edges if e[0] != e[1]])
+    engine.vectors.flush()
+
+
+@dataclass
+class BenchState:
+    engine: MemoryEngine
+    rng: random.Random
+    corpus: Corpus
+    ids: dict[Tenant, list[str]] = field(default_factory=dict)
+    scratch: list[str] = field(default_factory=list)
+    cutoff: float = 0.0
+
+
+async def prepare(engine: MemoryEngine, seed: int, deletes_needed: int) -> BenchState:
+    state = BenchState(engine, random.Random(seed), Corpus(seed + 1))
+    for tenant in (BIG, SMALL, *OTHERS):
+        with engine.pool.connection() as conn:
+            state.ids[tenant] = [i for (i,) in conn.execute(
+                "SELECT id FROM memories WHERE agent_id = ? AND user_id = ? ORDER BY key", tenant)]
+    with engine.pool.connection() as conn:
+        # The filtered list asks for the newer half of the big tenant.
+        row = conn.execute("SELECT created_at FROM memories WHERE agent_id = ? AND user_id = ?"
+                           " ORDER BY created_at LIMIT 1 OFFSET ?", (*BIG, len(state.ids[BIG]) // 2)).fetchone()
+    state.cutoff = float(row[0]) if row else time.time()
+    # "delete" needs its own victims so that the other operations always find their memories.
+    n = deletes_needed
+    while n > 0:
+        chunk = min(n, 1000)
+        made = await engine.create_batch(SCRATCH, [NewMemory(content=m.content) for m in state.corpus.memories(chunk)])
+        state.scratch += [m.id for m in made]
+        n -= chunk
+    return state
+
+
+Op = Callable[[], Awaitable[object]]
+
+
+def make_ops(state: BenchState) -> dict[str, Op]:
+    e, rng, corpus = state.engine, state.rng, state.corpus
+    writable = (BIG, *OTHERS)
+
+    async def create() -> object:
+        m = corpus.memory()
+        return await e.create(rng.choice(writable), NewMemory(content=m.content, importance=m.importance))
+
+    async def get() -> object:
+        t = rng.choice(writable)
+        return await e.get(t, rng.choice(state.ids[t]))
+
+    async def update() -> object:
+        t = rng.choice(writable)
+        return await e.update(t, rng.choice(state.ids[t]), MemoryPatch(importance=round(rng.random(), 3)))
+
+    async def delete() -> object:
+        await e.delete(SCRATCH, state.scratch.pop())
+        return None
+
+    async def batch_100() -> object:
+        return await e.create_batch(rng.choice(writable), [NewMemory(content=m.content, importance=m.importance)
+                                                           for m in corpus.memories(100)])
+
+    def traverse(depth: int) -> Op:
+        async def op() -> object:
+            return await e.traverse(BIG, rng.choice(state.ids[BIG]), depth=depth, max_nodes=100)
+        return op
+
+    async def list_recent() -> object:
+        return await e.list_memories(BIG, sort="recent", limit=20, offset=rng.randint(0, 200))
+
+    async def list_importance() -> object:
+        return await e.list_memories(BIG, sort="importance", limit=20, offset=rng.randint(0, 200))
+
+    async def list_filtered() -> object:
+        return await e.list_memories(BIG, sort="recent", limit=20, min_importance=0.3, created_after=state.cutoff)
+
+    async def search_small() -> object:
+        return await e.search(SMALL, corpus.query(), k=10)
+
+    async def search_large() -> object:
+        return await e.search(BIG, corpus.query(), k=10)
+
+    return {
+        "create": create, "get": get, "update": update, "delete": delete, "batch_100": batch_100,
+        "traverse_d1": traverse(1), "traverse_d2": traverse(2), "traverse_d3": traverse(3),
+        "list_recent": list_recent, "list_importance": list_importance, "list_filtered": list_filtered,
+        "search_small": search_small, "search_large": search_large,
+    }
+
+
+def recall_at_10(engine: MemoryEngine, tenant: Tenant, corpus: Corpus, queries: int = 100) -> float:
+    """Share of the exact top-10 (ties at the 10th score count) that semantic search returns."""
+    with engine.pool.connection() as conn:
+        rows = conn.execute("SELECT key, embedding FROM memories WHERE agent_id = ? AND user_id = ?",
+                            tenant).fetchall()
+    if not rows:
+        return 0.0
+    keys = [r[0] for r in rows]
+    mat = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+    k = min(10, len(keys))
+    hits = 0.0
+    for _ in range(queries):
+        q = engine.embedder.embed(corpus.query())
+        scores = mat @ q
+        kth = float(np.sort(scores)[-k])
+        score_of = dict(zip(keys, scores.tolist(), strict=True))
+        got, _ = engine.vectors.search(tenant, q, k)
+        hits += sum(1 for key in got if score_of.get(key, -9.0) >= kth - 1e-6) / k
+    return hits / queries

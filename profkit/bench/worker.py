@@ -1,0 +1,93 @@
+"""One benchmark process: open (or build) the store, warm up, time every operation round-robin.
+
+Run by the bench runner as ``python -m profkit.bench.worker CONFIG_JSON``; prints one JSON
+document. Operations are interleaved round by round in a seeded shuffled order, so slow drift of
+the machine spreads over all of them instead of landing on whichever ran last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from agentmem.engine import EngineConfig, MemoryEngine
+from agentmem.workload.corpus import Corpus
+
+from .suites import BIG, SMALL, hnsw_threshold, load_store, make_ops, prepare, recall_at_10
+
+DB_NAME = "bench.db"
+
+
+def _spin_until(deadline_ns: int) -> None:
+    while time.perf_counter_ns() < deadline_ns:
+        pass
+
+
+async def build(cfg: dict[str, Any]) -> dict[str, Any]:
+    folder = Path(cfg["db_dir"])
+    folder.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    engine = await MemoryEngine.open(EngineConfig(db_path=str(folder / DB_NAME),
+                                                  hnsw_threshold=hnsw_threshold(cfg["size"])))
+    try:
+        await load_store(engine, cfg["size"], cfg["seed"])
+    finally:
+        await engine.close()  # saves the HNSW partitions next to the database
+    return {"built": str(folder), "seconds": round(time.perf_counter() - start, 2)}
+
+
+async def measure(cfg: dict[str, Any]) -> dict[str, Any]:
+    folder = Path(cfg["db_dir"])
+    shutil.copytree(cfg["template"], folder, dirs_exist_ok=True)
+    engine = await MemoryEngine.open(EngineConfig(db_path=str(folder / DB_NAME),
+                                                  hnsw_threshold=hnsw_threshold(cfg["size"])))
+    ops: list[str] = cfg["ops"]
+    samples: int = cfg["samples"]
+    warmup: int = cfg["warmup"]
+    inject: dict[str, float] = cfg.get("inject") or {}
+    try:
+        state = await prepare(engine, cfg["seed"], deletes_needed=(samples + warmup) if "delete" in ops else 0)
+        fns = make_ops(state)
+        for _ in range(warmup):
+            for op in ops:
+                await fns[op]()
+        times: dict[str, list[int]] = {op: [] for op in ops}
+        order_rng = random.Random(cfg["seed"] * 7 + 1)
+        order = list(ops)
+        for _ in range(samples):
+            order_rng.shuffle(order)
+            for op in order:
+                fn = fns[op]
+                t0 = time.perf_counter_ns()
+                await fn()
+                dt = time.perf_counter_ns() - t0
+                factor = inject.get(op)
+                if factor:
+                    # A deliberate, proportional slowdown for calibrating the detector.
+                    _spin_until(time.perf_counter_ns() + int(dt * (factor - 1.0)))
+                    dt = time.perf_counter_ns() - t0
+                times[op].append(dt)
+        recall: dict[str, float] = {}
+        if "search_small" in ops or "search_large" in ops:
+            recall = {"search_small": round(recall_at_10(engine, SMALL, Corpus(cfg["seed"] + 5)), 4),
+                      "search_large": round(recall_at_10(engine, BIG, Corpus(cfg["seed"] + 6)), 4)}
+    finally:
+        await engine.close()
+    return {"samples_ns": times, "recall": recall}
+
+
+def main() -> int:
+    cfg = json.loads(sys.argv[1])
+    result = asyncio.run(build(cfg) if cfg.get("build") else measure(cfg))
+    sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
