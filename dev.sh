@@ -76,11 +76,13 @@ case "${1:-}" in
         shift
         setup
         fetch_prometheus
-        # Programs the tests drive for real: Chromium opens the flamegraph SVG, gdb lets memray
-        # attach to a live process, valgrind's callgrind_annotate reads the callgrind export.
+        # Programs the tests drive for real: Chromium opens the flamegraph SVG, gdb or lldb lets
+        # memray attach to a live process (Debian 12's gdb cannot on CPUs with AMX registers, so
+        # both), valgrind's callgrind_annotate reads the callgrind export.
         missing=()
         command -v chromium >/dev/null || missing+=(chromium)
         command -v gdb >/dev/null || missing+=(gdb)
+        command -v lldb >/dev/null || missing+=(lldb)
         command -v callgrind_annotate >/dev/null || missing+=(valgrind)
         if [ ${#missing[@]} -gt 0 ]; then
             echo "dev.sh: installing ${missing[*]} (Debian packages) for the tests" >&2

@@ -305,6 +305,26 @@ def bench(
     check_exit(doc)
 
 
+@app.command()
+def regress(
+    base: Annotated[str, typer.Option(help="The reference: a branch, tag or commit.")] = "main",
+    head: Annotated[str, typer.Option(help="What to judge; WORKTREE means the work tree as it is.")] = "WORKTREE",
+    quick: Annotated[bool, typer.Option("--quick", help="Small store, fewer samples.")] = False,
+    suite: Annotated[list[str] | None, typer.Option(help="memory, graph, database or vector (repeatable).")] = None,
+    filter_: Annotated[str | None, typer.Option("--filter", help="Only operations whose name contains this.")] = None,
+    rounds: Annotated[int | None, typer.Option(help="Interleaved worker rounds per side (default 4, quick 2).")] = None,
+    output: Annotated[Path, typer.Option(help="Markdown report for a pull request.")] = Path("regression-report.md"),
+    as_json: Json = False,
+) -> None:
+    """Benchmark two refs in their own worktrees, interleaved; fail on a > 10 % slowdown."""
+    from .commands.regress import check_exit, render, run_regress_command
+
+    doc = run_regress_command(base=base, head=head, quick=quick, suites=suite or [], op_filter=filter_,
+                              rounds=rounds, output=output, repo=Path.cwd())
+    _finish(doc, as_json, render)
+    check_exit(doc)
+
+
 def main() -> None:
     argv = sys.argv[1:]
     command: list[str] = []

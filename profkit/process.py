@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -37,15 +38,30 @@ class Completed:
 
 def run(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None,
         cwd: Path | None = None) -> Completed:
-    """Run to completion; a timeout kills the program and raises :class:`TargetError`."""
+    """Run to completion; a timeout kills the program *and everything it started*, then raises.
+
+    The program gets a session of its own so that a timeout can end its whole process group: a
+    profiler's helpers (the debugger memray attach starts, the program py-spy runs) must not
+    outlive it.
+    """
     try:
-        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
-                              env=dict(env) if env is not None else None, cwd=cwd, check=False)
+        proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True)
     except FileNotFoundError as exc:
         raise ToolMissing(f"{argv[0]} is not installed or not on PATH") from exc
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as exc:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         raise TargetError(f"{shlex.join(argv)} did not finish within {timeout:.0f} s and was stopped") from exc
-    return Completed(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    return Completed(tuple(argv), proc.returncode, stdout, stderr)
 
 
 def run_attached(argv: Sequence[str], *, duration: float | None, what: str) -> int:

@@ -43,7 +43,7 @@ def repo_commit() -> Commit:
 def progress(description: str, total: float | None = None) -> Iterator[Any]:
     """A spinner (or a bar when the duration is known) on stderr; silent when stderr is not a TTY."""
     with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
-                  console=err, transient=True) as p:
+                  console=err, transient=True, disable=not err.is_terminal) as p:
         task = p.add_task(description, total=total)
         start = time.monotonic()
 

@@ -41,23 +41,32 @@ def calibrate(aa_runs: int, injected: list[str], commit: Commit, say: Any) -> di
         cfg = BenchConfig.preset(True, tuple(SUITES), ALL_OPS, inject={op: FACTOR})
         slowed[op] = run_bench(cfg, commit)
 
-    aa_any = 0
-    aa_op_flags = 0
-    aa_warn_any = 0
-    pairs = list(itertools.combinations(range(aa_runs), 2))
+    out: dict[str, Any] = {
+        "machine_note": f"quick preset: {base_cfg.workers} workers x {base_cfg.samples} samples per operation, "
+                        f"{base_cfg.size}-memory store",
+        "injected_factor": FACTOR,
+        "seconds": round(time.time() - start, 1),
+    }
+    for normalise in (True, False):
+        out["normalised" if normalise else "raw"] = score(runs, slowed, normalise)
+    return out
+
+
+def score(runs: list[dict[str, Any]], slowed: dict[str, dict[str, Any]], normalise: bool) -> dict[str, Any]:
+    aa_any = aa_op_flags = aa_warn_any = 0
+    pairs = list(itertools.combinations(range(len(runs)), 2))
     for a, b in pairs:
-        aa = compare(runs[a], runs[b])
+        aa = compare(runs[a], runs[b], normalise=normalise)
         flagged = [c for c in aa if c.verdict == REGRESSION]
         aa_any += bool(flagged)
         aa_op_flags += len(flagged)
         aa_warn_any += any(c.verdict == SLOWER for c in aa)
-
     detect: dict[str, dict[str, Any]] = {}
     for op, result in slowed.items():
         hits = warn_or_hit = clean = 0
         measured = []
         for base in runs:
-            changes = {c.op: c for c in compare(base, result)}
+            changes = {c.op: c for c in compare(base, result, normalise=normalise)}
             c = changes[op]
             measured.append(round(100 * c.change, 1))
             hits += c.verdict == REGRESSION
@@ -69,18 +78,15 @@ def calibrate(aa_runs: int, injected: list[str], commit: Commit, say: Any) -> di
                       "measured_change_pct": measured}
     total = sum(d["comparisons"] for d in detect.values())
     return {
-        "machine_note": "quick preset: 2 workers x 150 samples per operation, 2000-memory store",
         "aa_comparisons": len(pairs),
         "aa_false_regression_rate": round(aa_any / len(pairs), 4) if pairs else None,
         "aa_false_regression_per_op_rate": round(aa_op_flags / (len(pairs) * len(ALL_OPS)), 5) if pairs else None,
         "aa_any_warning_rate": round(aa_warn_any / len(pairs), 4) if pairs else None,
-        "injected_factor": FACTOR,
         "detection": detect,
         "detection_rate": round(sum(d["regression_rate"] * d["comparisons"] for d in detect.values()) / total, 4)
         if total else None,
         "others_clean_rate": round(sum(d["others_clean_rate"] * d["comparisons"] for d in detect.values()) / total, 4)
         if total else None,
-        "seconds": round(time.time() - start, 1),
     }
 
 
@@ -99,16 +105,19 @@ def main(argv: list[str] | None = None) -> int:
     report = calibrate(args.aa_runs, [op for op in args.injected.split(",") if op], current_commit(Path.cwd()), say)
     if args.json:
         print(json.dumps(report))
-    else:
-        print("\r\033[K", end="", file=sys.stderr)
-        print(f"A/A: {report['aa_comparisons']} comparisons, {100 * report['aa_false_regression_rate']:.1f} % "
-              f"flagged a regression (target <= 2 %); {100 * report['aa_any_warning_rate']:.1f} % showed a warning")
-        for op, d in report["detection"].items():
-            print(f"{op} slowed {FACTOR:.2f}x: regression in {100 * d['regression_rate']:.0f} %, flagged (warning or "
-                  f"regression) in {100 * d['flagged_rate']:.0f} %, no other op flagged in "
-                  f"{100 * d['others_clean_rate']:.0f} % (measured {d['measured_change_pct']})")
-        print(f"overall detection {100 * (report['detection_rate'] or 0):.1f} % (target >= 95 %), "
-              f"others clean {100 * (report['others_clean_rate'] or 0):.1f} %; {report['seconds']} s")
+        return 0
+    print("\r\033[K", end="", file=sys.stderr)
+    print(f"{report['machine_note']}; {report['seconds']} s")
+    for mode in ("normalised", "raw"):
+        r = report[mode]
+        print(f"[{mode}] A/A: {r['aa_comparisons']} comparisons, {100 * r['aa_false_regression_rate']:.1f} % "
+              f"flagged a regression (target <= 2 %), {100 * r['aa_any_warning_rate']:.1f} % a warning")
+        for op, d in r["detection"].items():
+            print(f"  {op} slowed {FACTOR:.2f}x: regression in {100 * d['regression_rate']:.0f} %, flagged in "
+                  f"{100 * d['flagged_rate']:.0f} %, no other op flagged in {100 * d['others_clean_rate']:.0f} % "
+                  f"(measured {d['measured_change_pct']})")
+        print(f"  detection {100 * (r['detection_rate'] or 0):.1f} % (target >= 95 %), "
+              f"others clean {100 * (r['others_clean_rate'] or 0):.1f} %")
     return 0
 
 

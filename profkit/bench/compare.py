@@ -2,7 +2,10 @@
 
 The comparison is paired by worker process: worker *i* of both runs used the same seed and the
 same store, so the ratio of their medians cancels what the seed decides (which ids, which cache
-hits) and leaves the code and the machine. The estimate is the geometric mean of those ratios, with
+hits) and leaves the code and the machine. Each worker also timed a fixed reference workload every
+round; dividing by its median takes out how fast the machine happened to be for that process (other
+tenants of a shared machine, frequency scaling), which no comparison of two runs made at different
+times could otherwise tell from a change of the code. The estimate is the geometric mean of those ratios, with
 a hierarchical bootstrap interval (resampling workers, then samples within each), so the spread
 between processes widens the interval instead of hiding in a pooled sample.
 
@@ -58,17 +61,28 @@ def _medians(rng: np.random.Generator, workers: list[np.ndarray[Any, Any]]) -> n
     return out
 
 
-def compare_op(op: str, baseline: list[list[int]], current: list[list[int]], seed: int = 0) -> Change:
+def compare_op(op: str, baseline: list[list[int]], current: list[list[int]], seed: int = 0,
+               ref_baseline: list[list[int]] | None = None, ref_current: list[list[int]] | None = None) -> Change:
+    """Paired comparison; with reference samples, each worker's times are divided by its reference."""
     pairs = min(len(baseline), len(current))
     if pairs == 0:
         raise ValueError(f"no samples for {op}")
     base = [np.asarray(w, dtype=np.float64) for w in baseline[:pairs]]
     cur = [np.asarray(w, dtype=np.float64) for w in current[:pairs]]
-    log_ratios = np.log([np.median(c) / np.median(b) for b, c in zip(base, cur, strict=True)])
+    normalise = bool(ref_baseline and ref_current and all(ref_baseline[:pairs]) and all(ref_current[:pairs])
+                     and len(ref_baseline) >= pairs and len(ref_current) >= pairs)
+    if normalise:
+        assert ref_baseline is not None and ref_current is not None
+        rb = [np.asarray(w, dtype=np.float64) for w in ref_baseline[:pairs]]
+        rc = [np.asarray(w, dtype=np.float64) for w in ref_current[:pairs]]
+    else:
+        rb = rc = [np.ones(1)] * pairs
+    log_ratios = np.log([(np.median(c) / np.median(r_c)) / (np.median(b) / np.median(r_b))
+                         for b, c, r_b, r_c in zip(base, cur, rb, rc, strict=True)])
     estimate = float(np.exp(log_ratios.mean()) - 1.0)
 
     rng = np.random.default_rng(seed)
-    boot_log = np.log(_medians(rng, cur) / _medians(rng, base))  # (pairs, RESAMPLES)
+    boot_log = np.log((_medians(rng, cur) / _medians(rng, rc)) / (_medians(rng, base) / _medians(rng, rb)))
     pick = rng.integers(0, pairs, size=(RESAMPLES, pairs))
     boot = np.exp(boot_log[pick, np.arange(RESAMPLES)[:, None]].mean(axis=1)) - 1.0
     lo, hi = (float(x) for x in np.percentile(boot, [2.5, 97.5]))
@@ -88,9 +102,12 @@ def compare_op(op: str, baseline: list[list[int]], current: list[list[int]], see
                   float(np.median(pooled_c)) / 1e6)
 
 
-def compare(baseline: dict[str, Any], current: dict[str, Any]) -> list[Change]:
+def compare(baseline: dict[str, Any], current: dict[str, Any], *, normalise: bool = True) -> list[Change]:
     """Every operation measured in both results, in the current result's order."""
-    return [compare_op(op, baseline["samples_ns"][op], current["samples_ns"][op], seed=i)
+    rb = baseline.get("reference_ns") if normalise else None
+    rc = current.get("reference_ns") if normalise else None
+    return [compare_op(op, baseline["samples_ns"][op], current["samples_ns"][op], seed=i,
+                       ref_baseline=rb, ref_current=rc)
             for i, op in enumerate(current["ops"]) if op in baseline["samples_ns"]]
 
 

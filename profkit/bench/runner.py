@@ -46,8 +46,8 @@ class BenchConfig:
     @staticmethod
     def preset(quick: bool, suites: tuple[str, ...], ops: tuple[str, ...], **kw: Any) -> BenchConfig:
         if quick:
-            return BenchConfig(suites, ops, size=QUICK_SIZE, workers=2, samples=150, warmup=20, **kw)
-        return BenchConfig(suites, ops, size=FULL_SIZE, workers=4, samples=400, warmup=40, **kw)
+            return BenchConfig(suites, ops, size=QUICK_SIZE, workers=4, samples=100, warmup=20, **kw)
+        return BenchConfig(suites, ops, size=FULL_SIZE, workers=6, samples=300, warmup=40, **kw)
 
 
 def _worker_argv(python: str, cfg: dict[str, Any]) -> list[str]:
@@ -141,6 +141,7 @@ def run_bench(cfg: BenchConfig, commit: Commit, progress: Progress | None = None
 def assemble(cfg: BenchConfig, commit: Commit, per_worker: list[dict[str, Any]], *, started: float,
              build_s: float) -> dict[str, Any]:
     samples = {op: [w["samples_ns"][op] for w in per_worker] for op in cfg.ops}
+    reference = [w["samples_ns"].get("_reference", []) for w in per_worker]
     recall: dict[str, list[float]] = {}
     for w in per_worker:
         for k, v in w.get("recall", {}).items():
@@ -157,5 +158,6 @@ def assemble(cfg: BenchConfig, commit: Commit, per_worker: list[dict[str, Any]],
         "duration_s": round(time.time() - started, 2),
         "build_s": build_s,
         "samples_ns": samples,  # op -> one list per worker process
+        "reference_ns": reference,  # the fixed reference work, one list per worker process
         "recall_at_10": {k: round(sum(v) / len(v), 4) for k, v in recall.items()},
     }

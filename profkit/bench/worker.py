@@ -24,6 +24,22 @@ from .suites import BIG, SMALL, hnsw_threshold, load_store, make_ops, prepare, r
 DB_NAME = "bench.db"
 
 
+REFERENCE = "_reference"
+
+
+def _reference_work() -> int:
+    """A fixed slice of interpreter work timed alongside every round.
+
+    Contention from other processes and CPU frequency changes slow it exactly as they slow the
+    engine, while no change to the engine can touch it; dividing by it takes the machine's mood
+    out of a comparison between runs made at different times. Never change it: results made with
+    different reference work cannot be compared.
+    """
+    table = {i: i * i for i in range(400)}
+    values = sorted((v * 2654435761) % 1000003 for v in table.values())
+    return sum(values[::7]) + len("-".join(str(v) for v in values[:50]))
+
+
 def _spin_until(deadline_ns: int) -> None:
     while time.perf_counter_ns() < deadline_ns:
         pass
@@ -57,10 +73,13 @@ async def measure(cfg: dict[str, Any]) -> dict[str, Any]:
         for _ in range(warmup):
             for op in ops:
                 await fns[op]()
-        times: dict[str, list[int]] = {op: [] for op in ops}
+        times: dict[str, list[int]] = {op: [] for op in [*ops, REFERENCE]}
         order_rng = random.Random(cfg["seed"] * 7 + 1)
         order = list(ops)
         for _ in range(samples):
+            t0 = time.perf_counter_ns()
+            _reference_work()
+            times[REFERENCE].append(time.perf_counter_ns() - t0)
             order_rng.shuffle(order)
             for op in order:
                 fn = fns[op]

@@ -1,4 +1,7 @@
-"""Known answer for `profkit lines`: one line burns most of the CPU, another allocates most of the memory."""
+"""Known answer for `profkit lines`: one line burns most of the CPU, another allocates most of the memory.
+
+    python lines_hot.py [SECONDS] [--crash]    (--crash: raise once the work is done)
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,7 @@ import time
 
 
 def crunch(n: int) -> int:
-    total = 0
-    for i in range(n):
-        total += (i * i) % 7 ^ (i >> 3)  # HOT-CPU-LINE
-    return total
+    return sum((i * i) % 7 ^ (i >> 3) for i in range(n))  # HOT-CPU-LINE
 
 
 def hoard(rounds: int) -> int:
@@ -21,12 +21,15 @@ def hoard(rounds: int) -> int:
 
 
 def main() -> None:
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 3.0
+    args = [a for a in sys.argv[1:] if a != "--crash"]
+    seconds = float(args[0]) if args else 3.0
     end = time.monotonic() + seconds
     crunched = 0
     while time.monotonic() < end:
         crunched += crunch(200_000)
     print(f"crunched {crunched}, hoarded {hoard(12)} bytes")
+    if "--crash" in sys.argv:
+        raise RuntimeError("lines_hot was asked to crash")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,503 @@
+"""memray: record a child or attach to a live pid, render flamegraphs, and read capture files.
+
+Everything that starts a program goes through :mod:`profkit.process`; capture files are read with
+memray's own Python API (``memray.FileReader``) rather than by scraping ``memray stats`` text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import signal
+import site
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ProfkitError, TargetError, ToolMissing
+from ..process import Background, Completed, child_env, run
+from ..targets import PythonProgram
+from ..tools import TOOLS, require
+
+# A site is reported as a leak only when it keeps at least this much memory AND this share of all
+# leaked bytes. Every Python process ends with some memory that is never freed and is not a bug:
+# interned strings, code objects of imported modules, caches filled at import time. In a small
+# program those are a few KiB per site, far below 64 KiB; in a large capture the 1 % floor keeps
+# the report to the handful of sites that explain where the memory went.
+LEAK_MIN_BYTES = 64 * 1024
+LEAK_MIN_SHARE = 0.01
+
+# How long a debugger may take to inject memray into a live process. A healthy gdb or lldb does it
+# in 1-3 s; past this it is hung (e.g. on a process in uninterruptible sleep) and is stopped.
+ATTACH_TIMEOUT = 60.0
+# After --duration, the target's own timer thread stops memray and closes the capture file; it
+# needs the GIL for that, which a busy target may hold for a while.
+FINALIZE_GRACE = 30.0
+PROBE_TIMEOUT = 30.0
+STOP_SLACK = 0.5
+
+
+@dataclass(frozen=True)
+class Flags:
+    native: bool = False
+    leaks: bool = False
+
+
+# -- recording a child ---------------------------------------------------------------------------
+
+
+def run_argv(capture: Path, program: PythonProgram, flags: Flags) -> list[str]:
+    """``python -m memray run ... -o FILE (SCRIPT | -m MODULE) ARGS``."""
+    cmd = [*require("memray").argv(), "run", "--quiet", "--output", str(capture)]
+    if flags.native:
+        cmd.append("--native")
+    if program.module is not None:
+        return [*cmd, "-m", program.module, *program.args]
+    assert program.script is not None
+    return [*cmd, program.script, *program.args]
+
+
+def run_env(flags: Flags) -> dict[str, str] | None:
+    # pymalloc keeps freed small objects in its own arenas and hands whole arenas to the system
+    # allocator, so with it a function that frees everything can still look like it "leaked" the
+    # arena it happened to open. memray's documentation asks for PYTHONMALLOC=malloc when hunting
+    # leaks, so every object's allocation and free is seen.
+    return child_env(PYTHONMALLOC="malloc") if flags.leaks else None
+
+
+def record(capture: Path, program: PythonProgram, flags: Flags, *, timeout: float) -> Completed:
+    return run(run_argv(capture, program, flags), timeout=timeout, env=run_env(flags))
+
+
+def last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:200] if lines else ""
+
+
+# -- attaching to a live process -----------------------------------------------------------------
+
+
+_PROBE_CHILD = "import time; print('ready', flush=True); time.sleep(120)"
+
+
+def _probe_argv(debugger: str, path: str, pid: int) -> list[str]:
+    if debugger == "gdb":
+        return [path, "-batch", "-nx", "-p", str(pid), "-ex", "call (int)getpid()"]
+    return [path, "--batch", "--no-lldbinit", "-p", str(pid), "-o", "expr (int)getpid()"]
+
+
+def choose_debugger() -> str:
+    """The first of gdb, lldb that can call a function inside a process on this machine.
+
+    memray attach injects itself by making the debugger call functions in the target. When the
+    debugger cannot (gdb before 14 fails with "Couldn't write extended state status" on CPUs with
+    AMX registers), the half-done call corrupts the target: a sleeping Python process dies with
+    "OSError: [Errno 514]". So the debugger is first tried on a throwaway process of our own, and
+    the real target is only touched by one that works.
+    """
+    present = [name for name in ("gdb", "lldb") if TOOLS[name].available()]
+    if not present:
+        raise ToolMissing(f"memray attach needs gdb or lldb and neither is installed: {TOOLS['gdb'].hint}")
+    failures: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="profkit-probe-") as tmp:
+        for name in present:
+            path = TOOLS[name].path()
+            assert path is not None
+            problem = _probe(name, path, Path(tmp) / f"{name}.log")
+            if problem is None:
+                return name
+            failures.append(f"{name}: {problem}")
+    hint = "install lldb (apt-get install lldb) or a newer gdb" if "lldb" not in present else "install gdb 14 or newer"
+    raise ToolMissing("no debugger here can inject memray into a process (" + "; ".join(failures) + f"); {hint}")
+
+
+def _probe(name: str, path: str, log: Path) -> str | None:
+    """None when ``name`` can call getpid() in a throwaway Python process, else why not."""
+    with Background([sys.executable, "-c", _PROBE_CHILD], log_path=log) as child:
+        deadline = time.monotonic() + 20
+        while b"ready" not in log.read_bytes():
+            if time.monotonic() > deadline or (child.proc is not None and child.proc.poll() is not None):
+                return "the throwaway test process did not start"
+            time.sleep(0.02)
+        try:
+            proc = run(_probe_argv(name, path, child.pid), timeout=PROBE_TIMEOUT)
+        except TargetError:
+            release_target(child.pid, markers=("(int)getpid()",))
+            return f"it hung for {PROBE_TIMEOUT:.0f} s"
+        finally:
+            with contextlib.suppress(OSError):
+                os.kill(child.pid, signal.SIGCONT)  # lldb may leave its inferior stopped
+        if re.search(rf"=\s*{child.pid}\b", proc.stdout):
+            return None
+        text = proc.stdout + "\n" + proc.stderr
+        if "Couldn't write extended state status" in text:
+            return "Couldn't write extended state status (gdb before 14 fails like this on CPUs with AMX registers)"
+        for known in ("ptrace: Operation not permitted", "attach failed", "Operation not permitted"):
+            if known in text:
+                return known
+        return last_line(text) or f"exit code {proc.returncode}"
+
+
+def attach_argv(capture: Path, pid: int, flags: Flags, *, debugger: str, seconds: int) -> list[str]:
+    # --no-compress: memray's compression runs inside the target after tracking stops and
+    # replaces the file by rename; uncompressed, "the target closed the file" is the exact moment
+    # the capture is complete, which is what wait_for_capture watches for.
+    cmd = [*require("memray").argv(), "attach", "--method", debugger, "--no-compress", "--duration", str(seconds),
+           "--output", str(capture)]
+    if flags.native:
+        cmd.append("--native")
+    if flags.leaks:
+        # A running interpreter's allocator cannot be switched to malloc any more; memray can
+        # still see pymalloc's allocations and frees directly.
+        cmd.append("--trace-python-allocators")
+    return [*cmd, str(pid)]
+
+
+def attach_seconds(duration: float) -> int:
+    return max(1, math.ceil(duration))  # memray attach takes whole seconds
+
+
+def attach(capture: Path, pid: int, flags: Flags, *, debugger: str, seconds: int) -> Completed:
+    argv = attach_argv(capture, pid, flags, debugger=debugger, seconds=seconds)
+    try:
+        return run(argv, timeout=ATTACH_TIMEOUT)
+    except TargetError:
+        # process.run stops memray itself, but the debugger it started is a grandchild that keeps
+        # the target stopped under ptrace; end it and wake the target.
+        release_target(pid)
+        raise TargetError(f"{debugger} did not finish attaching memray to pid {pid} within {ATTACH_TIMEOUT:.0f} s; "
+                          f"it was stopped and pid {pid} left running") from None
+
+
+def explain_attach_failure(proc: Completed, pid: int, debugger: str) -> str:
+    text = " ".join(ln.strip() for ln in (proc.stderr + "\n" + proc.stdout).splitlines()
+                    if ln.strip() and not ln.startswith("memray: tracking"))
+    if not alive(pid):
+        return f"pid {pid} exited while memray was attaching to it"
+    if "permission" in text.lower():
+        return (f"memray attach ({debugger}) may not trace pid {pid}: run as root with CAP_SYS_PTRACE "
+                "(docker run --cap-add SYS_PTRACE) or set /proc/sys/kernel/yama/ptrace_scope to 0")
+    return f"memray attach ({debugger}) failed on pid {pid}: {text[:300] or f'exit code {proc.returncode}'}"
+
+
+_ATTACH_SCRIPTS = ("_attach.gdb", "_attach.lldb")  # memray's debugger scripts, on its debugger's command line
+_DEBUGGERS = ("gdb", "lldb", "lldb-server")
+
+
+def release_target(pid: int, *, markers: Sequence[str] = _ATTACH_SCRIPTS) -> None:
+    """End the debuggers started against ``pid`` (command line holds ``-p PID`` and a marker) and
+    whichever debugger is its ptrace tracer (lldb's tracer is lldb-server, which outlives lldb);
+    then resume ``pid``. Only called once our own attach has hung: a debugger someone else had on
+    the target would have made that attach fail at once instead."""
+    ours: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            words = [a.decode(errors="replace") for a in (entry / "cmdline").read_bytes().split(b"\0")]
+        except OSError:
+            continue
+        if str(pid) in words and any(m in w for w in words for m in markers):
+            ours.add(int(entry.name))
+    tracer = _status_field(pid, "TracerPid")
+    if tracer:
+        try:
+            comm = Path(f"/proc/{tracer}/comm").read_text().strip()
+        except OSError:
+            comm = ""
+        if tracer in ours or _status_field(tracer, "PPid") in ours or comm in _DEBUGGERS:
+            ours.add(tracer)
+    for p in ours:
+        with contextlib.suppress(OSError):
+            os.kill(p, signal.SIGKILL)
+    time.sleep(0.2)  # the kernel detaches a dead tracer's tracees
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGCONT)
+
+
+def _status_field(pid: int, name: str) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def alive(pid: int) -> bool:
+    """Running, not merely a zombie waiting for its parent to read its exit status."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    state = stat.rsplit(")", 1)[-1].split()[:1]
+    return state not in (["Z"], ["X"], [])
+
+
+def holds_file(pid: int, path: Path) -> bool:
+    target = str(path.resolve())
+    fd_dir = Path(f"/proc/{pid}/fd")
+    try:
+        fds = list(fd_dir.iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(fd) == target:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def wait_for_capture(capture: Path, pid: int, *, seconds: int, started: float,
+                     tick: Callable[[str], None]) -> str:
+    """"complete" once memray stopped and closed the file, "exited" if the target ended first,
+    "stuck" if memray is still recording long after it should have stopped."""
+    stop_at = started + seconds
+    while True:
+        now = time.monotonic()
+        if not alive(pid):
+            # memray's stop timer starts inside the target a moment before attach returns, and it
+            # is not a daemon thread: a target whose work is done lingers until it fires, then
+            # exits. Ending within that moment of the stop is a full recording, not a cut one.
+            return "complete" if now >= stop_at - STOP_SLACK else "exited"
+        if now >= stop_at:
+            if not holds_file(pid, capture):
+                return "complete"
+            if now > stop_at + FINALIZE_GRACE:
+                return "stuck"
+            tick(f"memray: waiting for pid {pid} to close its capture")
+        else:
+            tick(f"memray: recording pid {pid}, {stop_at - now:.0f} s left")
+        time.sleep(0.1)
+
+
+def uid_gid(pid: int) -> tuple[int, int] | None:
+    try:
+        st = os.stat(f"/proc/{pid}")
+    except OSError:
+        return None
+    return st.st_uid, st.st_gid
+
+
+# -- flamegraphs -----------------------------------------------------------------------------------
+
+
+def flamegraph(capture: Path, out: Path, *, leaks: bool, timeout: float) -> None:
+    # The default HTML loads its scripts from a CDN; --no-web would embed them, at ~4.5 MB per file
+    # in every run folder of the store.
+    cmd = [*require("memray").argv(), "flamegraph", "--force", "--output", str(out)]
+    if leaks:
+        cmd.append("--leaks")
+    proc = run([*cmd, str(capture)], timeout=timeout)
+    if proc.returncode != 0 or not out.is_file():
+        what = "leaks flamegraph" if leaks else "flamegraph"
+        raise ProfkitError(f"memray {what} failed on {capture.name}: "
+                           f"{last_line(proc.stderr + proc.stdout) or f'exit code {proc.returncode}'}")
+
+
+# -- reading a capture -----------------------------------------------------------------------------
+
+
+Frame = tuple[str, str, int]
+
+
+class CodeFilter:
+    """Which source files are the user's code, as opposed to the interpreter's, memray's or a library's."""
+
+    _LIB_DIR = re.compile(r"/lib(?:64)?/(?:pypy|python)\d(?:\.\d+)?t?/")
+
+    def __init__(self, user_roots: Sequence[Path] = ()) -> None:
+        self._user_roots = tuple(str(p.resolve()) for p in user_roots)
+        roots: set[str] = set()
+        for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+            with contextlib.suppress(KeyError):
+                roots.add(sysconfig.get_paths()[key])
+        with contextlib.suppress(AttributeError):
+            roots.update(site.getsitepackages())
+        self._library_roots = tuple(sorted(os.path.realpath(r) for r in roots if r))
+        self._cache: dict[str, bool] = {}
+
+    def is_user(self, filename: str) -> bool:
+        known = self._cache.get(filename)
+        if known is None:
+            known = self._cache[filename] = self._classify(filename)
+        return known
+
+    def _classify(self, filename: str) -> bool:
+        # "<frozen importlib._bootstrap>", "<string>" (code that dataclasses, namedtuple and the like
+        # generate), "<unknown>": never something the user can open and fix.
+        if not filename or filename.startswith("<"):
+            return False
+        if os.path.basename(filename).startswith("_memray"):
+            return False  # the hook memray attach runs inside the target (_memray_attach_hook.py)
+        path = os.path.realpath(filename)
+        if any(_under(path, r) for r in self._user_roots):
+            return True
+        if "/site-packages/" in path or "/dist-packages/" in path or self._LIB_DIR.search(path):
+            return False
+        return not any(_under(path, r) for r in self._library_roots)
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def attribute(frames: Sequence[Frame], code: CodeFilter) -> tuple[Frame, bool]:
+    """The innermost frame that is user code (and True), else the innermost frame (and False)."""
+    for frame in frames:
+        if code.is_user(frame[1]):
+            return frame, True
+    if frames:
+        return frames[0], False
+    return ("<no Python frame>", "<native>", 0), False
+
+
+@dataclass
+class _Site:
+    function: str
+    file: str
+    user_code: bool
+    bytes: int = 0
+    count: int = 0
+    by_line: dict[int, int] = field(default_factory=dict)
+
+    def add(self, line: int, size: int, count: int) -> None:
+        self.bytes += size
+        self.count += count
+        self.by_line[line] = self.by_line.get(line, 0) + size
+
+    def row(self) -> dict[str, Any]:
+        line = max(self.by_line.items(), key=lambda kv: kv[1])[0] if self.by_line else 0
+        return {"function": self.function, "file": self.file, "line": line, "bytes": self.bytes,
+                "count": self.count, "user_code": self.user_code}
+
+
+class _Sites:
+    """Allocations grouped by the function they are attributed to (user code where there is some)."""
+
+    def __init__(self, code: CodeFilter) -> None:
+        self.code = code
+        self.sites: dict[tuple[str, str], _Site] = {}
+
+    def add(self, frames: Sequence[Frame], size: int, count: int) -> None:
+        (function, file, line), user = attribute(frames, self.code)
+        key = (function, file)
+        site_ = self.sites.get(key)
+        if site_ is None:
+            site_ = self.sites[key] = _Site(function, file, user)
+        site_.add(line, size, count)
+
+    def ranked(self) -> list[dict[str, Any]]:
+        return [s.row() for s in sorted(self.sites.values(), key=lambda s: (-s.bytes, s.function))]
+
+
+def _stack(record: Any, code: CodeFilter) -> list[Frame]:
+    # Most stacks reach user code within a few frames; the full stack is fetched only when not.
+    frames: list[Frame] = record.stack_trace(max_stacks=16)
+    if len(frames) == 16 and not any(code.is_user(f[1]) for f in frames):
+        frames = record.stack_trace()
+    return frames
+
+
+@dataclass
+class CaptureReport:
+    peak_memory_bytes: int
+    total_allocated_bytes: int
+    total_allocations: int
+    top_functions: list[dict[str, Any]]
+    peak_functions: list[dict[str, Any]]
+    leaks: list[dict[str, Any]] | None
+    leaked_bytes_total: int | None
+    metadata: dict[str, Any]
+
+
+def read_capture(capture: Path, *, top: int, leaks: bool, code: CodeFilter,
+                 tick: Callable[[str], None] = lambda _text: None) -> CaptureReport:
+    """Peak, totals, the top allocating functions, what was held at the peak, and (optionally) leaks."""
+    import memray
+
+    try:
+        reader_cm = memray.FileReader(str(capture))
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise TargetError(f"memray wrote an unreadable capture {capture.name}: {exc}") from exc
+    with reader_cm as reader:
+        md = reader.metadata
+        frees = frozenset(int(memray.AllocatorType[name]) for name in ("FREE", "MUNMAP", "PYMALLOC_FREE"))
+        # metadata.total_allocations counts frees too, so the totals come from the records.
+        per_stack: dict[int, list[Any]] = {}
+        n = 0
+        total_bytes = 0
+        for i, rec in enumerate(reader.get_allocation_records(), 1):
+            if i % 1_000_000 == 0:
+                tick(f"memray: read {i:,} allocation records")
+            if rec.allocator in frees:
+                continue
+            n += rec.n_allocations
+            total_bytes += rec.size
+            entry = per_stack.get(rec.stack_id)
+            if entry is None:
+                per_stack[rec.stack_id] = [rec.size, rec.n_allocations, rec]
+            else:
+                entry[0] += rec.size
+                entry[1] += rec.n_allocations
+        tick(f"memray: attributing {len(per_stack):,} call stacks")
+        allocated = _Sites(code)
+        for size, count, rec in per_stack.values():
+            allocated.add(_stack(rec, code), size, count)
+
+        tick("memray: reading the peak")
+        at_peak = _Sites(code)
+        peak = 0
+        for rec in reader.get_high_watermark_allocation_records(merge_threads=True):
+            peak += rec.size
+            at_peak.add(_stack(rec, code), rec.size, rec.n_allocations)
+
+        leak_rows: list[dict[str, Any]] | None = None
+        leaked_total: int | None = None
+        if leaks:
+            tick("memray: finding memory that was never freed")
+            leaked = _Sites(code)
+            leaked_total = 0
+            for rec in reader.get_leaked_allocation_records(merge_threads=True):
+                leaked_total += rec.size
+                leaked.add(_stack(rec, code), rec.size, rec.n_allocations)
+            floor = max(LEAK_MIN_BYTES, LEAK_MIN_SHARE * leaked_total)
+            leak_rows = []
+            for row in leaked.ranked():
+                if row["bytes"] < floor:
+                    break
+                row["share"] = round(row["bytes"] / leaked_total, 4) if leaked_total else 0.0
+                leak_rows.append(row)
+            leak_rows = leak_rows[:top]
+
+        metadata = {
+            "command_line": md.command_line,
+            "pid": md.pid,
+            "start_time": md.start_time.isoformat(),
+            "end_time": md.end_time.isoformat(),
+            "python_allocator": md.python_allocator,
+            "native_traces": md.has_native_traces,
+            "trace_python_allocators": md.trace_python_allocators,
+            "header_peak_memory": md.peak_memory,
+        }
+    return CaptureReport(
+        peak_memory_bytes=peak or int(md.peak_memory),
+        total_allocated_bytes=total_bytes,
+        total_allocations=n,
+        top_functions=allocated.ranked()[:top],
+        peak_functions=at_peak.ranked()[:top],
+        leaks=leak_rows,
+        leaked_bytes_total=leaked_total,
+        metadata=metadata,
+    )
+

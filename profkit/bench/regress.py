@@ -1,0 +1,127 @@
+"""profkit regress: two refs, each in its own git worktree and environment, benchmarked A B B A ...
+
+Each side gets a ``git worktree`` and a virtual environment whose dependencies come from the
+running profkit's environment (a ``.pth`` line) while the code under test — profkit's bench worker
+and the engine — is installed from that side's worktree. Worker processes of the two sides then
+alternate (A B, then B A, ...), worker *i* of both sides with the same seed, so slow drift of a
+shared machine lands on both sides equally and the paired comparison cancels it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import sysconfig
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ProfkitError, UsageError
+from ..gitinfo import Commit, current_commit
+from ..process import run
+from .runner import BenchConfig, assemble, build_store, measure_once
+
+WORKTREE = "WORKTREE"  # --head value meaning "the work tree as it is, uncommitted changes included"
+
+
+class RegressError(ProfkitError):
+    exit_code = 8
+
+
+@dataclass(frozen=True)
+class Side:
+    label: str
+    ref: str
+    commit: Commit
+    source: Path  # the checkout whose code is measured
+    python: str
+
+
+def resolve_ref(repo: Path, ref: str) -> str:
+    proc = run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], timeout=30, cwd=repo)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise UsageError(f"{ref!r} is not a commit, branch or tag of {repo}")
+    return proc.stdout.strip()
+
+
+def _venv_for(source: Path, folder: Path) -> str:
+    """A fresh venv that sees this environment's packages and has ``source`` installed in it."""
+    proc = run([sys.executable, "-m", "venv", "--without-pip", str(folder)], timeout=300)
+    if proc.returncode != 0:
+        raise RegressError(f"cannot create a virtual environment in {folder}: {proc.stderr.strip()[-200:]}")
+    python = str(folder / "bin" / "python")
+    site = run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], timeout=60)
+    purelib = Path(site.stdout.strip())
+    # Dependencies (numpy, usearch, ...) are shared with the running profkit; the code under test is not.
+    (purelib / "_profkit_shared_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    install = run([python, "-m", "pip", "install", "--quiet", "--no-deps",
+                   "--disable-pip-version-check", "-e", str(source)], timeout=900)
+    if install.returncode != 0:
+        lines = [ln for ln in (install.stderr + install.stdout).strip().splitlines() if ln.strip()]
+        raise RegressError(f"the code at {source} does not install: {lines[-1] if lines else 'pip failed'}")
+    check = run([python, "-c", "import profkit.bench.worker, agentmem.engine"], timeout=120, cwd=folder)
+    if check.returncode != 0:
+        lines = [ln for ln in check.stderr.strip().splitlines() if ln.strip()]
+        raise RegressError(f"the code at {source} has no usable bench worker: {lines[-1] if lines else '?'}")
+    return python
+
+
+@contextlib.contextmanager
+def prepared(repo: Path, base: str, head: str, tmp: Path, say: Callable[[str], None]) -> Iterator[tuple[Side, Side]]:
+    added: list[Path] = []
+    try:
+        sides = []
+        for label, ref in (("base", base), ("head", head)):
+            if ref == WORKTREE:
+                source, commit = repo, current_commit(repo)
+            else:
+                sha = resolve_ref(repo, ref)
+                source = tmp / f"{label}-{sha[:12]}"
+                say(f"checking out {ref} ({sha[:12]}) into a worktree")
+                proc = run(["git", "worktree", "add", "--detach", str(source), sha], timeout=300, cwd=repo)
+                if proc.returncode != 0:
+                    raise RegressError(f"git worktree add failed for {ref}: {proc.stderr.strip()[-200:]}")
+                added.append(source)
+                commit = Commit(sha, dirty=False)
+            say(f"installing {label} ({ref}) into its own environment")
+            sides.append(Side(label, ref, commit, source, _venv_for(source, tmp / f"env-{label}")))
+        yield sides[0], sides[1]
+    finally:
+        for wt in added:
+            run(["git", "worktree", "remove", "--force", str(wt)], timeout=120, cwd=repo)
+        run(["git", "worktree", "prune"], timeout=60, cwd=repo)
+
+
+def run_regress(repo: Path, base: str, head: str, cfg: BenchConfig,
+                say: Callable[[str], None]) -> tuple[Side, Side, dict[str, Any], dict[str, Any]]:
+    if base == head:
+        raise UsageError("--base and --head are the same ref: nothing to compare")
+    with tempfile.TemporaryDirectory(prefix="profkit-regress-") as tmp_s:
+        tmp = Path(tmp_s)
+        with prepared(repo, base, head, tmp, say) as (a, b):
+            import time
+
+            started = time.time()
+            per: dict[str, list[dict[str, Any]]] = {"base": [], "head": []}
+            templates: dict[str, Path] = {}
+            build_s: dict[str, float] = {}
+            for side in (a, b):
+                side_cfg = _for(cfg, side)
+                say(f"building the {side.label} store")
+                templates[side.label] = tmp / f"store-{side.label}"
+                build_s[side.label] = build_store(side_cfg, templates[side.label])
+            for i in range(cfg.workers):
+                order = (a, b) if i % 2 == 0 else (b, a)
+                for side in order:
+                    say(f"round {i + 1}/{cfg.workers}: {side.label}")
+                    per[side.label].append(measure_once(_for(cfg, side), templates[side.label], i, tmp))
+            res_a = assemble(_for(cfg, a), a.commit, per["base"], started=started, build_s=build_s["base"])
+            res_b = assemble(_for(cfg, b), b.commit, per["head"], started=started, build_s=build_s["head"])
+    return a, b, res_a, res_b
+
+
+def _for(cfg: BenchConfig, side: Side) -> BenchConfig:
+    return BenchConfig(cfg.suites, cfg.ops, cfg.size, cfg.workers, cfg.samples, cfg.warmup, cfg.seed, cfg.inject,
+                       python=side.python, cwd=side.source)

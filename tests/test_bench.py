@@ -1,0 +1,155 @@
+"""profkit bench and profkit regress, run for real (small presets)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO, one_line_error, profkit, snapshot
+
+FAST = ["--quick", "--suite", "database", "--samples", "60"]
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    root = tmp_path_factory.mktemp("bench")
+    store, reports = root / "store", root / "reports"
+    proc = profkit("bench", *FAST, "--store", str(store), "--reports", str(reports), "--save-baseline", "v1.0.0",
+                   "--json")
+    assert proc.returncode == 0, proc.stderr
+    return {"doc": json.loads(proc.stdout), "store": store, "reports": reports}
+
+
+def test_report_has_every_operation_with_budget_status(saved: dict[str, object]) -> None:
+    doc = saved["doc"]
+    assert isinstance(doc, dict)
+    ops = {o["op"]: o for o in doc["operations"]}
+    assert set(ops) == {"list_recent", "list_importance", "list_filtered"}
+    for o in ops.values():
+        assert o["budget"] in ("within", "over")
+        assert set(o["budget_checks"]) == {"p50", "p95", "p99"}
+        assert o["p50_ms"] <= o["p95_ms"] <= o["p99_ms"]
+        assert {"mild", "severe", "share"} <= set(o["outliers"])
+    md = Path(doc["reports"]["markdown"])
+    assert md.name.startswith("benchmark_") and md.suffix == ".md"
+    text = md.read_text()
+    for op in ops:
+        assert op in text
+    page = Path(doc["reports"]["html"]).read_text()
+    assert page.count("<svg") >= 2 and "p99 budget" in page
+    raw = json.loads(Path(doc["reports"]["json"]).read_text())
+    assert raw["result_version"] == 1 and raw["environment"]["python"]
+    assert len(raw["samples_ns"]["list_recent"]) == raw["config"]["workers"]
+
+
+def test_same_commit_against_its_baseline_is_no_regression(saved: dict[str, object]) -> None:
+    store, reports = saved["store"], saved["reports"]
+    proc = profkit("bench", *FAST, "--store", str(store), "--reports", str(reports), "--baseline", "v1.0.0",
+                   "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["regressions"] == []
+    assert all(o["change"] is not None for o in doc["operations"])
+
+
+@pytest.mark.parametrize(
+    ("setup", "expect"),
+    [
+        ("missing", "no baseline named"),
+        ("truncated", "corrupted or truncated"),
+        ("version", "format version 99"),
+        ("suite", "none of the operations"),
+    ],
+)
+def test_bad_baselines_are_one_line_and_overwrite_nothing(saved: dict[str, object], tmp_path: Path, setup: str,
+                                                          expect: str) -> None:
+    store = tmp_path / "store"
+    shutil.copytree(saved["store"], store)  # type: ignore[arg-type]
+    good = store / "baselines" / "v1.0.0.json"
+    name = "v1.0.0"
+    if setup == "missing":
+        name = "v9"
+    elif setup == "truncated":
+        good.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    elif setup == "version":
+        doc = json.loads(good.read_text())
+        doc["baseline_version"] = 99
+        good.write_text(json.dumps(doc))
+    reports = tmp_path / "reports"
+    args = ["--quick", "--suite", "vector"] if setup == "suite" else FAST
+    before = snapshot(store)
+    line = one_line_error(profkit("bench", *args, "--store", str(store), "--reports", str(reports),
+                                  "--baseline", name, "--save-baseline", "v1.0.0"))
+    assert expect in line
+    assert snapshot(store) == before
+    assert not reports.exists()
+
+
+def test_unknown_suite() -> None:
+    assert "unknown suite" in one_line_error(profkit("bench", "--suite", "nope"))
+
+
+def _repo_copy(dest: Path) -> None:
+    """A fresh repository holding the current work tree as one commit."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO,
+                           capture_output=True, check=True).stdout.decode().split("\0")
+    for f in filter(None, files):
+        src = REPO / f
+        if src.is_file():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / f)
+    for argv in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"],
+                 ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "base"]):
+        subprocess.run(argv, cwd=dest, check=True)
+
+
+def _commit(repo: Path, message: str) -> None:
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", message],
+                   cwd=repo, check=True)
+
+
+@pytest.fixture(scope="module")
+def two_commits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    repo = tmp_path_factory.mktemp("regress-repo")
+    _repo_copy(repo)
+    engine = repo / "targets" / "agentmem" / "engine.py"
+    text = engine.read_text()
+    needle = "            if min_importance is not None:\n                self._check_importance(min_importance)\n"
+    assert needle in text
+    # Slow only the filtered list: the other database operations do not pass min_importance.
+    engine.write_text(text.replace(needle, needle + "                time.sleep(0.0015)\n"))
+    _commit(repo, "slow down filtered lists")
+    subprocess.run(["git", "tag", "slow"], cwd=repo, check=True)
+    return repo
+
+
+def test_regress_flags_the_slowed_operation_only(two_commits: Path, tmp_path: Path) -> None:
+    out = tmp_path / "regression-report.md"
+    proc = profkit("regress", "--base", "main^", "--head", "slow", "--quick", "--suite", "database", "--json",
+                   "--output", str(out), cwd=two_commits, timeout=900)
+    assert proc.returncode == 10, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["regressions"] == ["list_filtered"], doc["changes"]
+    report = out.read_text()
+    assert "Performance regression" in report and "`list_filtered`" in report
+    worktrees = subprocess.run(["git", "worktree", "list"], cwd=two_commits, capture_output=True, text=True).stdout
+    assert len(worktrees.strip().splitlines()) == 1, "temporary worktrees were left behind"
+
+
+def test_regress_bad_refs_and_broken_install(two_commits: Path, tmp_path: Path) -> None:
+    line = one_line_error(profkit("regress", "--base", "no-such-ref", "--head", "slow", "--quick",
+                                  cwd=two_commits))
+    assert "not a commit" in line
+    broken = tmp_path / "broken"
+    shutil.copytree(two_commits, broken)
+    (broken / "pyproject.toml").write_text("[project\nthis is not toml\n")
+    _commit(broken, "break the build")
+    line = one_line_error(profkit("regress", "--base", "slow", "--head", "HEAD", "--quick", "--suite", "database",
+                                  cwd=broken, timeout=600))
+    assert "does not install" in line
+    assert not (broken / "regression-report.md").exists()
