@@ -13,22 +13,7 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-PROFKIT = Path(sys.executable).with_name("profkit")
-PROGRAMS = REPO / "tests" / "programs"
-
-
-def profkit(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(PROFKIT), *args], capture_output=True, text=True, timeout=timeout, cwd=REPO,
-                          check=False)
-
-
-def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode != 0
-    assert "Traceback" not in proc.stderr, proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stderr
-    return lines[0]
+from tests.helpers import PROGRAMS, one_line_error, profkit
 
 
 def artifacts(doc: dict[str, Any]) -> dict[str, Path]:

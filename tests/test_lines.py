@@ -6,28 +6,13 @@ import html
 import json
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-PROFKIT = Path(sys.executable).with_name("profkit")
-PROGRAMS = REPO / "tests" / "programs"
+from tests.helpers import PROGRAMS, one_line_error, profkit
+
 HOT = PROGRAMS / "lines_hot.py"
-
-
-def profkit(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(PROFKIT), *args], capture_output=True, text=True, timeout=timeout, cwd=REPO,
-                          check=False)
-
-
-def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode != 0
-    assert "Traceback" not in proc.stderr, proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stderr
-    return lines[0]
 
 
 def marked_line(marker: str) -> tuple[int, str]:

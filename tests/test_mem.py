@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-PROFKIT = Path(sys.executable).with_name("profkit")
-PROGRAMS = REPO / "tests" / "programs"
+from tests.helpers import PROFKIT, PROGRAMS, REPO, one_line_error
+
 LEAK_VS_CHURN = PROGRAMS / "mem_leak_vs_churn.py"
 ALLOC_LOOP = PROGRAMS / "mem_alloc_loop.py"
 ALL_KINDS = {"memray-bin", "memray-html", "stats-json"}
@@ -28,14 +27,6 @@ def cli(store: Path, *args: str, env: dict[str, str] | None = None,
         timeout: float = 180) -> subprocess.CompletedProcess[str]:
     argv = [str(PROFKIT), "mem", "--store", str(store), "--json", *args]
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env, check=False)
-
-
-def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode != 0, proc.stdout
-    assert "Traceback" not in proc.stderr, proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stderr
-    return lines[0]
 
 
 def snapshot(store: Path) -> dict[str, tuple[int, str]]:

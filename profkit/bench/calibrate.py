@@ -28,7 +28,8 @@ from .suites import ALL_OPS, SUITES
 FACTOR = 1.12
 
 
-def calibrate(aa_runs: int, injected: list[str], commit: Commit, say: Any) -> dict[str, Any]:
+def calibrate(aa_runs: int, injected: list[str], commit: Commit, say: Any,
+              save_runs: str | None = None) -> dict[str, Any]:
     base_cfg = BenchConfig.preset(True, tuple(SUITES), ALL_OPS)
     runs = []
     start = time.time()
@@ -41,6 +42,9 @@ def calibrate(aa_runs: int, injected: list[str], commit: Commit, say: Any) -> di
         cfg = BenchConfig.preset(True, tuple(SUITES), ALL_OPS, inject={op: FACTOR})
         slowed[op] = run_bench(cfg, commit)
 
+    if save_runs:
+        with open(save_runs, "w") as fh:
+            json.dump({"aa": runs, "slowed": slowed}, fh)
     out: dict[str, Any] = {
         "machine_note": f"quick preset: {base_cfg.workers} workers x {base_cfg.samples} samples per operation, "
                         f"{base_cfg.size}-memory store",
@@ -95,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--aa-runs", type=int, default=11)
     parser.add_argument("--injected", default="get,create,traverse_d2,list_recent,search_large")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--save-runs", default=None, help="also write every run's raw results to this file")
     args = parser.parse_args(argv)
     from pathlib import Path
 
@@ -102,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.json:
             print(f"\r\033[K{msg}", end="", file=sys.stderr, flush=True)
 
-    report = calibrate(args.aa_runs, [op for op in args.injected.split(",") if op], current_commit(Path.cwd()), say)
+    report = calibrate(args.aa_runs, [op for op in args.injected.split(",") if op], current_commit(Path.cwd()), say,
+                       args.save_runs)
     if args.json:
         print(json.dumps(report))
         return 0

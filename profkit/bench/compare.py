@@ -1,19 +1,18 @@
 """Is an operation faster, unchanged, slower or regressed against a baseline?
 
-The comparison is paired by worker process: worker *i* of both runs used the same seed and the
-same store, so the ratio of their medians cancels what the seed decides (which ids, which cache
-hits) and leaves the code and the machine. Each worker also timed a fixed reference workload every
-round; dividing by its median takes out how fast the machine happened to be for that process (other
-tenants of a shared machine, frequency scaling), which no comparison of two runs made at different
-times could otherwise tell from a change of the code. The estimate is the geometric mean of those ratios, with
-a hierarchical bootstrap interval (resampling workers, then samples within each), so the spread
-between processes widens the interval instead of hiding in a pooled sample.
+Worker *i* of both runs used the same seed and the same store, so the comparison is paired: per
+worker, the ratio of the operation's medians. On a shared two-core machine a whole process is
+sometimes 10-15 % slow at everything (a neighbour, a frequency step), so each worker's ratios are
+divided by that worker's median ratio over all the operations compared — one slowed operation
+cannot move the median of many, while the process's mood cancels. That median, divided by a fixed
+reference workload timed in every round, is itself reported as the "(suite-wide)" change, so a
+change that slows every operation alike still shows. The estimate is the geometric mean of the
+per-worker ratios, with a hierarchical bootstrap interval (workers, then samples within each).
 
 A change counts only if it is statistically real — Mann-Whitney U on the pooled samples at
 p < 0.002 (asv's test and level) and a bootstrap interval that excludes "no change" — and then it is
 graded by size with the guide's thresholds: at least 5 % faster is "faster", 5-10 % slower a
-warning, over 10 % a regression. Anything smaller is "no change" however significant: on a shared
-two-core machine a 2 % shift between processes is noise, not news.
+warning, over 10 % a regression. Anything smaller is "no change" however significant.
 """
 
 from __future__ import annotations
@@ -61,54 +60,90 @@ def _medians(rng: np.random.Generator, workers: list[np.ndarray[Any, Any]]) -> n
     return out
 
 
-def compare_op(op: str, baseline: list[list[int]], current: list[list[int]], seed: int = 0,
-               ref_baseline: list[list[int]] | None = None, ref_current: list[list[int]] | None = None) -> Change:
-    """Paired comparison; with reference samples, each worker's times are divided by its reference."""
-    pairs = min(len(baseline), len(current))
-    if pairs == 0:
-        raise ValueError(f"no samples for {op}")
-    base = [np.asarray(w, dtype=np.float64) for w in baseline[:pairs]]
-    cur = [np.asarray(w, dtype=np.float64) for w in current[:pairs]]
-    normalise = bool(ref_baseline and ref_current and all(ref_baseline[:pairs]) and all(ref_current[:pairs])
-                     and len(ref_baseline) >= pairs and len(ref_current) >= pairs)
-    if normalise:
-        assert ref_baseline is not None and ref_current is not None
-        rb = [np.asarray(w, dtype=np.float64) for w in ref_baseline[:pairs]]
-        rc = [np.asarray(w, dtype=np.float64) for w in ref_current[:pairs]]
-    else:
-        rb = rc = [np.ones(1)] * pairs
-    log_ratios = np.log([(np.median(c) / np.median(r_c)) / (np.median(b) / np.median(r_b))
-                         for b, c, r_b, r_c in zip(base, cur, rb, rc, strict=True)])
-    estimate = float(np.exp(log_ratios.mean()) - 1.0)
+def _workers(lists: list[list[int]], n: int) -> list[np.ndarray[Any, Any]]:
+    return [np.asarray(w, dtype=np.float64) for w in lists[:n]]
 
-    rng = np.random.default_rng(seed)
-    boot_log = np.log((_medians(rng, cur) / _medians(rng, rc)) / (_medians(rng, base) / _medians(rng, rb)))
+
+def _verdict(estimate: float, lo: float, hi: float, p: float) -> str:
+    real = p < ALPHA and (lo > 0 or hi < 0)
+    if not real or abs(estimate) < WARN:
+        return NO_CHANGE
+    if estimate <= -WARN:
+        return FASTER
+    return SLOWER if estimate <= FAIL else REGRESSION
+
+
+def _interval(rng: np.random.Generator, boot_log: np.ndarray[Any, Any]) -> tuple[float, float]:
+    """Resample workers as well as samples: the spread between processes widens the interval."""
+    pairs = boot_log.shape[0]
     pick = rng.integers(0, pairs, size=(RESAMPLES, pairs))
     boot = np.exp(boot_log[pick, np.arange(RESAMPLES)[:, None]].mean(axis=1)) - 1.0
     lo, hi = (float(x) for x in np.percentile(boot, [2.5, 97.5]))
+    return lo, hi
 
-    pooled_b, pooled_c = np.concatenate(base), np.concatenate(cur)
-    p = float(mannwhitneyu(pooled_c, pooled_b, alternative="two-sided").pvalue)
-    real = p < ALPHA and (lo > 0 or hi < 0)
-    if not real or abs(estimate) < WARN:
-        verdict = NO_CHANGE
-    elif estimate <= -WARN:
-        verdict = FASTER
-    elif estimate <= FAIL:
-        verdict = SLOWER
-    else:
-        verdict = REGRESSION
-    return Change(op, verdict, estimate, (lo, hi), p, float(np.median(pooled_b)) / 1e6,
-                  float(np.median(pooled_c)) / 1e6)
+
+SUITE_WIDE = "(suite-wide)"
+MIN_OPS_FOR_SUITE_NORMALISATION = 5
 
 
 def compare(baseline: dict[str, Any], current: dict[str, Any], *, normalise: bool = True) -> list[Change]:
-    """Every operation measured in both results, in the current result's order."""
-    rb = baseline.get("reference_ns") if normalise else None
-    rc = current.get("reference_ns") if normalise else None
-    return [compare_op(op, baseline["samples_ns"][op], current["samples_ns"][op], seed=i,
-                       ref_baseline=rb, ref_current=rc)
-            for i, op in enumerate(current["ops"]) if op in baseline["samples_ns"]]
+    """Every operation measured in both results, in the current result's order.
+
+    With ``normalise`` (and at least five operations), each worker's ratios are divided by that
+    worker's median ratio over all operations: a process that ran on a slow moment of a shared
+    machine is slow at everything, and one slowed operation cannot move the median of many. That
+    median itself, divided by the fixed reference workload, is reported as a "(suite-wide)" change,
+    so a change that slows every operation alike is still caught.
+    """
+    ops = [op for op in current["ops"] if op in baseline["samples_ns"]]
+    if not ops:
+        return []
+    pairs = min(len(baseline["samples_ns"][ops[0]]), len(current["samples_ns"][ops[0]]))
+    rng = np.random.default_rng(0)
+    base = {op: _workers(baseline["samples_ns"][op], pairs) for op in ops}
+    cur = {op: _workers(current["samples_ns"][op], pairs) for op in ops}
+    point = {op: np.log([np.median(c) / np.median(b) for b, c in zip(base[op], cur[op], strict=True)]) for op in ops}
+    boot = {op: np.log(_medians(rng, cur[op]) / _medians(rng, base[op])) for op in ops}
+
+    shift_point = np.zeros(pairs)
+    shift_boot = np.zeros((pairs, RESAMPLES))
+    suite_wide: Change | None = None
+    if normalise and len(ops) >= MIN_OPS_FOR_SUITE_NORMALISATION:
+        shift_point = np.median(np.stack([point[op] for op in ops]), axis=0)
+        shift_boot = np.median(np.stack([boot[op] for op in ops]), axis=0)
+        suite_wide = _suite_wide(baseline, current, pairs, shift_point, shift_boot, rng)
+
+    out = []
+    for i, op in enumerate(ops):
+        est_log = point[op] - shift_point
+        estimate = float(np.exp(est_log.mean()) - 1.0)
+        lo, hi = _interval(np.random.default_rng(i), boot[op] - shift_boot)
+        # Significance on the samples themselves, each worker's current samples rescaled by its shift.
+        pooled_b = np.concatenate(base[op])
+        pooled_c = np.concatenate([c / np.exp(shift_point[j]) for j, c in enumerate(cur[op])])
+        p = float(mannwhitneyu(pooled_c, pooled_b, alternative="two-sided").pvalue)
+        out.append(Change(op, _verdict(estimate, lo, hi, p), estimate, (lo, hi), p,
+                          float(np.median(pooled_b)) / 1e6, float(np.median(np.concatenate(cur[op]))) / 1e6))
+    if suite_wide is not None:
+        out.append(suite_wide)
+    return out
+
+
+def _suite_wide(baseline: dict[str, Any], current: dict[str, Any], pairs: int, shift_point: np.ndarray[Any, Any],
+                shift_boot: np.ndarray[Any, Any], rng: np.random.Generator) -> Change | None:
+    rb, rc = baseline.get("reference_ns") or [], current.get("reference_ns") or []
+    if len(rb) < pairs or len(rc) < pairs or not all(rb[:pairs]) or not all(rc[:pairs]):
+        return None
+    ref_b, ref_c = _workers(rb, pairs), _workers(rc, pairs)
+    ref_point = np.log([np.median(c) / np.median(b) for b, c in zip(ref_b, ref_c, strict=True)])
+    ref_boot = np.log(_medians(rng, ref_c) / _medians(rng, ref_b))
+    est_log = shift_point - ref_point
+    estimate = float(np.exp(est_log.mean()) - 1.0)
+    lo, hi = _interval(rng, shift_boot - ref_boot)
+    # Every worker must agree: the reference is a coarse yardstick, one odd process proves nothing.
+    agree = bool(np.all(est_log > np.log1p(WARN)) or np.all(est_log < -np.log1p(WARN)))
+    verdict = _verdict(estimate, lo, hi, 0.0 if agree else 1.0)
+    return Change(SUITE_WIDE, verdict, estimate, (lo, hi), 0.0 if agree else 1.0, 1.0, 1.0 + estimate)
 
 
 def worst(changes: list[Change]) -> str:

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from .compare import Change
+from .compare import SUITE_WIDE, Change
 from .stats import budget_status, summarise
 from .suites import SUITES
 
@@ -37,7 +37,9 @@ def analyse(result: dict[str, Any], budget: dict[str, dict[str, Any]], changes: 
         rows.append({"op": op, "suite": suite, "summary": s, "budget": budget_status(s, budget.get(op)),
                      "change": by_op[op].to_dict() if op in by_op else None,
                      "recall": result.get("recall_at_10", {}).get(op)})
+    wide = by_op.get(SUITE_WIDE)
     return {"result": result, "rows": rows, "baseline": baseline_name,
+            "suite_wide": wide.to_dict() if wide else None,
             "over_budget": [r["op"] for r in rows if r["budget"]["status"] == "over"],
             "regressions": [c.op for c in changes or [] if c.verdict == "regression"],
             "warnings": [c.op for c in changes or [] if c.verdict == "slower"]}
@@ -87,6 +89,10 @@ def markdown(a: dict[str, Any], *, title: str = "Benchmark report") -> str:
             line += (f" {VERDICT_MARK[c['verdict']]} {c['change_pct']:+.1f}% "
                      f"[{c['ci95_pct'][0]:+.1f}, {c['ci95_pct'][1]:+.1f}] |" if c else " not in baseline |")
         out.append(line)
+    sw = a.get("suite_wide")
+    if sw:
+        out += ["", f"Suite-wide (every operation against the fixed reference workload): {VERDICT_MARK[sw['verdict']]} "
+                f"{sw['change_pct']:+.1f}% [{sw['ci95_pct'][0]:+.1f}, {sw['ci95_pct'][1]:+.1f}]."]
     recall = r.get("recall_at_10") or {}
     if recall:
         out += ["", "Recall@10 of semantic search against exact search: "

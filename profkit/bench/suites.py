@@ -12,9 +12,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 from agentmem.engine import MemoryEngine
 from agentmem.models import MemoryPatch, NewMemory, Tenant
+from agentmem.recall import recall_at_k
 from agentmem.workload.corpus import Corpus
 
 SUITES: dict[str, tuple[str, ...]] = {
@@ -34,14 +34,20 @@ FULL_SIZE = 20_000
 QUICK_SIZE = 2_000
 
 
-def suite_ops(suites: list[str], op_filter: str | None) -> list[str]:
-    unknown = [s for s in suites if s not in SUITES]
+def suite_ops(suites: list[str], op_filter: str | None) -> tuple[list[str], list[str]]:
+    """The suites asked for (all when none) and their operations; one clear error otherwise."""
+    from ..errors import UsageError
+
+    chosen = suites or list(SUITES)
+    unknown = [s for s in chosen if s not in SUITES]
     if unknown:
-        raise KeyError(unknown[0])
-    ops = [op for s in suites for op in SUITES[s]]
+        raise UsageError(f"unknown suite {unknown[0]!r}; choose from: {', '.join(SUITES)}")
+    ops = [op for s in chosen for op in SUITES[s]]
     if op_filter:
         ops = [op for op in ops if op_filter in op]
-    return ops
+    if not ops:
+        raise UsageError(f"--filter {op_filter!r} matches no operation of {', '.join(chosen)}")
+    return chosen, ops
 
 
 def hnsw_threshold(size: int) -> int:
@@ -158,21 +164,4 @@ def make_ops(state: BenchState) -> dict[str, Op]:
 
 
 def recall_at_10(engine: MemoryEngine, tenant: Tenant, corpus: Corpus, queries: int = 100) -> float:
-    """Share of the exact top-10 (ties at the 10th score count) that semantic search returns."""
-    with engine.pool.connection() as conn:
-        rows = conn.execute("SELECT key, embedding FROM memories WHERE agent_id = ? AND user_id = ?",
-                            tenant).fetchall()
-    if not rows:
-        return 0.0
-    keys = [r[0] for r in rows]
-    mat = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-    k = min(10, len(keys))
-    hits = 0.0
-    for _ in range(queries):
-        q = engine.embedder.embed(corpus.query())
-        scores = mat @ q
-        kth = float(np.sort(scores)[-k])
-        score_of = dict(zip(keys, scores.tolist(), strict=True))
-        got, _ = engine.vectors.search(tenant, q, k)
-        hits += sum(1 for key in got if score_of.get(key, -9.0) >= kth - 1e-6) / k
-    return hits / queries
+    return recall_at_k(engine, tenant, [corpus.query() for _ in range(queries)], 10)

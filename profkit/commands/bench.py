@@ -14,7 +14,7 @@ from ..bench.budget import load_budget
 from ..bench.compare import REGRESSION, compare
 from ..bench.report import VERDICT_MARK, analyse, html, markdown
 from ..bench.runner import BenchConfig, run_bench
-from ..bench.suites import SUITES, suite_ops
+from ..bench.suites import suite_ops
 from ..console import err, out
 from ..errors import ProfkitError, UsageError
 from ..session import progress, repo_commit
@@ -58,13 +58,7 @@ def run_bench_command(
     baselines_dir: Path, reports_dir: Path, store: Path, budget_path: Path | None, inject: list[str],
     workers: int | None, samples: int | None,
 ) -> dict[str, Any]:
-    chosen = suites or list(SUITES)
-    try:
-        ops = suite_ops(chosen, op_filter)
-    except KeyError as exc:
-        raise UsageError(f"unknown suite {exc.args[0]!r}; choose from: {', '.join(SUITES)}") from None
-    if not ops:
-        raise UsageError(f"--filter {op_filter!r} matches no operation of {', '.join(chosen)}")
+    chosen, ops = suite_ops(suites, op_filter)
     budget = load_budget(budget_path)
     base_result = baselines.load(baselines_dir, baseline, ops=ops) if baseline else None
     if save_baseline:

@@ -8,10 +8,10 @@ from typing import Any
 
 from rich.table import Table
 
-from ..bench.compare import FASTER, REGRESSION, SLOWER, Change, compare, worst
+from ..bench.compare import FASTER, REGRESSION, SLOWER, SUITE_WIDE, Change, compare, worst
 from ..bench.regress import WORKTREE, Side, run_regress
 from ..bench.runner import BenchConfig
-from ..bench.suites import SUITES, suite_ops
+from ..bench.suites import suite_ops
 from ..console import err, out
 from ..errors import UsageError
 from ..session import progress
@@ -41,6 +41,10 @@ def markdown(a: Side, b: Side, changes: list[Change], cfg: BenchConfig, seconds:
              "| operation | base p50 (ms) | head p50 (ms) | change | 95 % interval | p-value | verdict |",
              "|---|---:|---:|---:|---|---:|---|"]
     for c in changes:
+        if c.op == SUITE_WIDE:
+            lines.append(f"| {c.op} | | | {100 * c.change:+.1f} % | [{100 * c.ci[0]:+.1f}, {100 * c.ci[1]:+.1f}] % "
+                         f"| | {ICON[c.verdict]} |")
+            continue
         lines.append(f"| `{c.op}` | {c.baseline_p50_ms:.3f} | {c.current_p50_ms:.3f} | {100 * c.change:+.1f} % | "
                      f"[{100 * c.ci[0]:+.1f}, {100 * c.ci[1]:+.1f}] % | {c.p_value:.2g} | {ICON[c.verdict]} |")
     lines += ["", f"<sub>{cfg.workers} interleaved rounds per side (A B, B A, ...), {cfg.samples} samples per "
@@ -52,13 +56,7 @@ def markdown(a: Side, b: Side, changes: list[Change], cfg: BenchConfig, seconds:
 
 def run_regress_command(*, base: str, head: str, quick: bool, suites: list[str], op_filter: str | None,
                         rounds: int | None, output: Path, repo: Path) -> dict[str, Any]:
-    chosen = suites or list(SUITES)
-    try:
-        ops = suite_ops(chosen, op_filter)
-    except KeyError as exc:
-        raise UsageError(f"unknown suite {exc.args[0]!r}; choose from: {', '.join(SUITES)}") from None
-    if not ops:
-        raise UsageError("no operation matches --suite/--filter")
+    chosen, ops = suite_ops(suites, op_filter)
     cfg = BenchConfig.preset(quick, tuple(chosen), tuple(ops))
     if rounds is not None:
         if rounds < 2:

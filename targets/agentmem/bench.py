@@ -26,6 +26,7 @@ import numpy as np
 
 from .engine import EngineConfig, MemoryEngine
 from .models import NewMemory, Tenant
+from .recall import recall_at_k
 from .workload.corpus import Corpus
 
 # perf-guide §1 p99 budgets, in milliseconds.
@@ -98,24 +99,6 @@ def summarise(samples: list[float], budget_ms: float) -> dict[str, Any]:
             "headroom_x": round(budget_ms / p99, 1) if p99 > 0 else None}
 
 
-def recall_at_10(engine: MemoryEngine, tenant: Tenant, corpus: Corpus, queries: int) -> float:
-    with engine.pool.connection() as conn:
-        rows = conn.execute("SELECT key, embedding FROM memories WHERE agent_id = ? AND user_id = ?",
-                            tenant).fetchall()
-    keys = np.array([r[0] for r in rows])
-    mat = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-    hits = 0.0
-    for _ in range(queries):
-        q = engine.embedder.embed(corpus.query())
-        scores = mat @ q
-        kth = np.sort(scores)[-10] if len(scores) >= 10 else scores.min()
-        got, _ = engine.vectors.search(tenant, q, 10)
-        # Ties at the 10th score are interchangeable: any of them counts as a true neighbour.
-        score_of = dict(zip(keys.tolist(), scores.tolist(), strict=True))
-        hits += sum(1 for k in got if score_of.get(k, -9.0) >= kth - 1e-6) / min(10, len(keys))
-    return hits / queries
-
-
 async def run(total: int, samples: int, seed: int, db_dir: Path, progress: Callable[[str], None]) -> dict[str, Any]:
     engine = await MemoryEngine.open(EngineConfig(db_path=str(db_dir / "bench.db")))
     try:
@@ -163,9 +146,11 @@ async def run(total: int, samples: int, seed: int, db_dir: Path, progress: Calla
             progress(f"timing {name}")
             results[name] = summarise(await timeit(fn, n, warmup=max(10, n // 10)), P99_BUDGET_MS[name])
         engine.vectors.flush()
+        q_big, q_small = Corpus(seed + 3), Corpus(seed + 4)
         recall = {
-            "largest_tenant": round(recall_at_10(engine, big, Corpus(seed + 3), 200), 4),
-            "one_percent_tenant": round(recall_at_10(engine, Tenant("agent-1", "user-0"), Corpus(seed + 4), 200), 4),
+            "largest_tenant": round(recall_at_k(engine, big, [q_big.query() for _ in range(200)]), 4),
+            "one_percent_tenant": round(recall_at_k(engine, Tenant("agent-1", "user-0"),
+                                                    [q_small.query() for _ in range(200)]), 4),
         }
         return {"memories": engine.memories_total, "tenants": len(ids), "load_seconds": round(load_s, 1),
                 "operations": results, "recall_at_10": recall,
