@@ -117,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.rescore:
         saved = json.loads(Path(args.rescore).read_text())
         cfg = saved["aa"][0]["config"]
-        report: dict[str, Any] = {"machine_note": f"rescored {args.rescore}: {cfg['workers']} workers x {cfg['samples']} samples "
-                                  f"per operation, {cfg['size']}-memory store", "seconds": 0.0}
+        note = (f"rescored {args.rescore}: {cfg['workers']} workers x {cfg['samples']} samples per operation, "
+                f"{cfg['size']}-memory store")
+        report: dict[str, Any] = {"machine_note": note, "seconds": 0.0}
         for normalise in (True, False):
             report["normalised" if normalise else "raw"] = score(saved["aa"], saved["slowed"], normalise)
     else:
