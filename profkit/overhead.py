@@ -44,6 +44,7 @@ def mode_argv(mode: str, ops: int, work: Path) -> list[str]:
                 "-m", "agentmem.workload.run", *args]
     if mode == "async":
         require("yappi")
+        (work / "yappi").mkdir()
         return [sys.executable, "-m", "profkit.backends.yappi_runner", "--out", str(work / "yappi"),
                 "--block-threshold-ms", "10", "--module", "agentmem.workload.run", "--", *args]
     if mode == "lines":
