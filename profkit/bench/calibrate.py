@@ -33,18 +33,21 @@ def calibrate(aa_runs: int, injected: list[str], commit: Commit, say: Any,
     preset = BenchConfig.preset(True, tuple(SUITES), ALL_OPS)
     base_cfg = BenchConfig(preset.suites, preset.ops, preset.size, workers or preset.workers,
                            samples or preset.samples, preset.warmup)
-    runs = []
+    runs: list[dict[str, Any]] = []
+    slowed: dict[str, dict[str, Any]] = {}
     start = time.time()
-    for i in range(aa_runs):
-        say(f"A/A run {i + 1}/{aa_runs}")
-        runs.append(run_bench(base_cfg, commit))
-    slowed = {}
-    for op in injected:
-        say(f"run with {op} slowed by {FACTOR:.2f}x")
-        cfg = BenchConfig(base_cfg.suites, base_cfg.ops, base_cfg.size, base_cfg.workers, base_cfg.samples,
-                          base_cfg.warmup, inject={op: FACTOR})
-        slowed[op] = run_bench(cfg, commit)
-
+    # Slowed runs are spread among the A runs, not run after them, so that the machine's drift
+    # over the minutes of calibration does not stand in for the injected slowdown.
+    for i in range(max(aa_runs, len(injected))):
+        if i < aa_runs:
+            say(f"A/A run {i + 1}/{aa_runs}")
+            runs.append(run_bench(base_cfg, commit))
+        if i < len(injected):
+            op = injected[i]
+            say(f"run with {op} slowed by {FACTOR:.2f}x")
+            cfg = BenchConfig(base_cfg.suites, base_cfg.ops, base_cfg.size, base_cfg.workers, base_cfg.samples,
+                              base_cfg.warmup, inject={op: FACTOR})
+            slowed[op] = run_bench(cfg, commit)
     if save_runs:
         with open(save_runs, "w") as fh:
             json.dump({"aa": runs, "slowed": slowed}, fh)
