@@ -69,15 +69,23 @@ def ci(
     concurrency: Annotated[int, typer.Option(help="Open connections.")] = 32,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document.")] = False,
 ) -> None:
-    """The main job: profile the bundled engine for the current commit into STORE/<commit>/."""
+    """The main job: load the bundled engine, sample it with py-spy, file both under STORE/<commit>/."""
     from .commands.ci import run_ci
     from .commands.load import render
 
-    result = run_ci(store=store, repo=Path.cwd(), duration=duration, concurrency=concurrency)
+    result = run_ci(store=store, duration=duration, concurrency=concurrency)
     if as_json:
-        sys.stdout.write(json.dumps({"folder": str(result.folder), "load": result.load}) + "\n")
+        sys.stdout.write(json.dumps({"folder": str(result.folder), "load": result.load, "flame": result.flame,
+                                     "flame_error": result.flame_error}) + "\n")
     else:
         render(result.load)
+        if result.flame is not None:
+            hot = ", ".join(f"{r['function']} ({r['file']}) {r['own_pct']:.0f}%"
+                            for r in result.flame["findings"]["top_functions"][:5])
+            out.print(f"engine hot spots, own share of samples: {hot}")
+            out.print(f"flamegraph: [bold]{result.flame['folder']}/flamegraph.svg[/]")
+        else:
+            err.print(f"[yellow]no flamegraph:[/] {result.flame_error}")
         out.print(f"artifacts: [bold]{result.folder}[/] (load.json, metrics.prom, engine.log)")
     if result.load["errors"]:
         raise typer.Exit(1)

@@ -40,10 +40,10 @@ def repo_commit() -> Commit:
 
 
 @contextlib.contextmanager
-def progress(description: str, total: float | None = None) -> Iterator[Any]:
+def progress(description: str, total: float | None = None, *, show: bool = True) -> Iterator[Any]:
     """A spinner (or a bar when the duration is known) on stderr; silent when stderr is not a TTY."""
     with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
-                  console=err, transient=True, disable=not err.is_terminal) as p:
+                  console=err, transient=True, disable=not (show and err.is_terminal)) as p:
         task = p.add_task(description, total=total)
         start = time.monotonic()
 

@@ -92,6 +92,12 @@ def test_ci_job_files_artifacts_under_the_commit(tmp_path: Path) -> None:
     assert json.loads((folder / "load.json").read_text())["errors"] == 0
     assert "agentmem_http_requests_total" in (folder / "metrics.prom").read_text()
     assert "/metrics" in proc.stderr  # the job says where the metrics are
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["command"] == "ci"
+    # The engine was sampled while under load: a flame run of the same commit, with engine frames in it.
+    flame = result["flame"]
+    assert flame["status"] == "complete" and Path(flame["folder"]).parent == folder.parent
+    assert any("agentmem" in str(r["file"]) for r in flame["findings"]["top_by_total"])
 
 
 def test_serve_warns_when_not_on_loopback(tmp_path: Path) -> None:

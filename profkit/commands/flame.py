@@ -22,7 +22,7 @@ COLLAPSED = "profile.collapsed"
 
 
 def run_flame(opts: Options, *, rate: int, native: bool, subprocesses: bool, idle: bool, gil: bool,
-              nonblocking: bool, top: int) -> dict[str, Any]:
+              nonblocking: bool, top: int, show_progress: bool = True) -> dict[str, Any]:
     require("py-spy")
     if rate < 1 or rate > 10_000:
         raise TargetError(f"--rate must be 1-10000 samples per second, got {rate}")
@@ -36,7 +36,7 @@ def run_flame(opts: Options, *, rate: int, native: bool, subprocesses: bool, idl
         # for --duration. The timeout only guards against a hung profiler.
         duration = opts.duration if target.kind == "pid" else None
         timeout = opts.duration * 3 + 120 if target.kind != "command" else 24 * 3600
-        with progress(f"py-spy sampling {target.label} at {rate} Hz"):
+        with progress(f"py-spy sampling {target.label} at {rate} Hz", show=show_progress):
             proc = record(raw, flags, pid=target.pid, argv=list(target.argv), duration=duration, timeout=timeout)
         if not raw.is_file() or raw.stat().st_size == 0:
             raise TargetError(explain_failure(proc, target.label))
