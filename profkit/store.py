@@ -134,6 +134,10 @@ class Run:
             self.manifest["error"] = error
         self._save()
 
+    def conclude(self, findings: dict[str, Any], problem: str | None) -> None:
+        """Complete, or partial with the reason when the target failed or vanished mid-profile."""
+        self.finish(STATUS_PARTIAL if problem else STATUS_COMPLETE, findings=findings, error=problem)
+
     def summary(self) -> dict[str, Any]:
         return {"run": self.id, "folder": str(self.folder), "status": self.manifest.get("status"),
                 "artifacts": [{**a.to_dict(), "path": str(self.folder / a.path)} for a in self.artifacts]}

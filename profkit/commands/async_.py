@@ -18,7 +18,7 @@ from ..console import err, out
 from ..errors import TargetError, UsageError
 from ..process import Completed, run
 from ..session import Options, open_run, progress, result
-from ..store import STATUS_COMPLETE, STATUS_FAILED, STATUS_PARTIAL
+from ..store import STATUS_COMPLETE, STATUS_FAILED
 from ..targets import python_program
 from ..tools import require, versions
 
@@ -58,10 +58,7 @@ def run_async(opts: Options, *, block_threshold_ms: float, top: int) -> dict[str
         table = json.loads(table_path.read_text())
         findings = summarise(table, top=top)
         problem = _program_problem(table["program"], proc)
-        if problem:
-            run_.finish(STATUS_PARTIAL, findings=findings, error=problem)
-        else:
-            run_.finish(STATUS_COMPLETE, findings=findings)
+        run_.conclude(findings, problem)
     doc = result("async", run_, findings)
     if problem:
         raise TargetError(f"{problem}; what was profiled is in {run_.folder} (marked partial)")

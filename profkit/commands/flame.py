@@ -14,7 +14,6 @@ from ..render.collapsed import read_collapsed
 from ..render.flamegraph_svg import render_svg
 from ..render.speedscope import to_speedscope
 from ..session import Options, open_run, progress, result
-from ..store import STATUS_PARTIAL
 from ..targets import pid_alive, require_python_pid
 from ..tools import require, versions
 
@@ -56,10 +55,7 @@ def run_flame(opts: Options, *, rate: int, native: bool, subprocesses: bool, idl
         }
         run.write_json("top_functions.json", findings, "findings-json")
         problem = _target_problem(proc.returncode, proc.stderr, target.kind, target.pid)
-        if problem:
-            run.finish(STATUS_PARTIAL, findings=findings, error=problem)
-        else:
-            run.finish("complete", findings=findings)
+        run.conclude(findings, problem)
     doc = result("flame", run, findings)
     if problem:
         doc["error"] = problem

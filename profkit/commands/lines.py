@@ -25,7 +25,7 @@ from ..console import err, out
 from ..errors import TargetError, UsageError
 from ..process import Completed
 from ..session import Options, open_run, progress, result
-from ..store import STATUS_COMPLETE, STATUS_PARTIAL
+from ..store import STATUS_COMPLETE
 from ..targets import python_program
 from ..tools import require, versions
 
@@ -67,10 +67,7 @@ def run_lines(opts: Options, *, top: int) -> dict[str, Any]:
             if proc.stdout or proc.stderr:
                 run_.write(LOG, f"--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}".encode(),
                            "program-log")
-            if problem:
-                run_.finish(STATUS_PARTIAL, findings=findings, error=problem)
-            else:
-                run_.finish(STATUS_COMPLETE, findings=findings)
+            run_.conclude(findings, problem)
     doc = result("lines", run_, findings)
     if problem:
         raise TargetError(f"{problem}; what was profiled is in {run_.folder} (marked partial)")

@@ -18,7 +18,7 @@ from ..backends import memray as backend
 from ..console import err, out
 from ..errors import ProfkitError, TargetError, UsageError
 from ..session import Options, emit_json, open_run, progress, result
-from ..store import STATUS_COMPLETE, STATUS_PARTIAL, Run
+from ..store import STATUS_COMPLETE, Run
 from ..targets import PythonProgram, Target, python_program, require_python_pid
 from ..tools import require, versions
 
@@ -109,10 +109,7 @@ def run_mem(opts: Options, *, native: bool, leaks: bool, peak_budget: str | None
         if running_after is not None:
             findings["target_running_after"] = running_after
         run.write_json(STATS, {**findings, "capture": report.metadata}, "stats-json")
-        if problem:
-            run.finish(STATUS_PARTIAL, findings=findings, error=problem)
-        else:
-            run.finish(STATUS_COMPLETE, findings=findings)
+        run.conclude(findings, problem)
 
     doc = result("mem", run, findings)
     if problem:
