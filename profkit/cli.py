@@ -299,6 +299,8 @@ def bench(
     inject: Annotated[list[str] | None, typer.Option(help="OP=FACTOR: slow an operation on purpose.")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (default 4, quick 2).")] = None,
     samples: Annotated[int | None, typer.Option(help="Samples per operation per worker.")] = None,
+    mode: Annotated[str, typer.Option(help="time (latency) or instructions (callgrind counts, deterministic).")]
+    = "time",
     store: Store = DEFAULT_STORE,
     as_json: Json = False,
 ) -> None:
@@ -308,7 +310,7 @@ def bench(
     doc = run_bench_command(quick=quick, suites=suite or [], op_filter=filter_, save_baseline=save_baseline,
                             baseline=baseline, baselines_dir=baselines_dir or store / "baselines",
                             reports_dir=reports, store=store, budget_path=budget, inject=inject or [],
-                            workers=workers, samples=samples)
+                            workers=workers, samples=samples, mode=mode)
     _finish(doc, as_json, render)
     check_exit(doc)
 

@@ -163,3 +163,22 @@ def test_regress_bad_refs_and_broken_install(two_commits: Path, tmp_path: Path) 
                                   cwd=broken, timeout=600))
     assert "does not install" in line
     assert not (broken / "regression-report.md").exists()
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed (./dev.sh test installs it)")
+def test_instruction_counts_are_deterministic(tmp_path: Path) -> None:
+    store, reports = tmp_path / "store", tmp_path / "reports"
+    args = ["bench", "--mode", "instructions", "--quick", "--filter", "list_recent", "--store", str(store),
+            "--reports", str(reports), "--json"]
+    first = profkit(*args, "--save-baseline", "instr", timeout=600)
+    assert first.returncode == 0, first.stderr
+    count = json.loads(first.stdout)["instructions"]["list_recent"]
+    assert count > 10_000
+    second = profkit(*args, "--baseline", "instr", timeout=600)
+    assert second.returncode == 0, second.stderr
+    (change,) = json.loads(second.stdout)["changes"]
+    assert change["verdict"] == "no change" and abs(change["change_pct"]) < 0.5, change
+    # A timed run cannot be compared with an instruction baseline.
+    line = one_line_error(profkit("bench", "--quick", "--filter", "list_recent", "--store", str(store),
+                                  "--reports", str(reports), "--baseline", "instr"))
+    assert "compare like with like" in line

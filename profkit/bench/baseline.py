@@ -37,7 +37,7 @@ def save(folder: Path, name: str, result: dict[str, Any]) -> Path:
     return path
 
 
-def load(folder: Path, name: str, *, ops: list[str]) -> dict[str, Any]:
+def load(folder: Path, name: str, *, ops: list[str], kind: str = "profkit-bench") -> dict[str, Any]:
     """The saved result, or one clear error: missing, truncated, wrong version, wrong suite."""
     path = _path(folder, name)
     if not path.is_file():
@@ -55,10 +55,16 @@ def load(folder: Path, name: str, *, ops: list[str]) -> dict[str, Any]:
         raise BaselineError(f"baseline {name!r} has format version {doc['baseline_version']}; this profkit reads "
                             f"version {BASELINE_VERSION}: save it again with --save-baseline {name}")
     result = doc.get("result")
-    if not isinstance(result, dict) or result.get("result_version") != RESULT_VERSION \
-            or not isinstance(result.get("samples_ns"), dict):
+    if not isinstance(result, dict) or result.get("result_version") != RESULT_VERSION:
         raise BaselineError(f"baseline {name!r} holds no usable results (truncated or from another tool)")
-    shared = [op for op in ops if op in result["samples_ns"]]
+    if result.get("kind") != kind:
+        modes = {"profkit-bench": "timed", "profkit-bench-instructions": "--mode instructions"}
+        raise BaselineError(f"baseline {name!r} was measured {modes.get(str(result.get('kind')), 'differently')}; "
+                            f"this run is {modes.get(kind, kind)}: compare like with like")
+    data = result.get("samples_ns") if kind == "profkit-bench" else result.get("instructions")
+    if not isinstance(data, dict):
+        raise BaselineError(f"baseline {name!r} holds no usable results (truncated or from another tool)")
+    shared = [op for op in ops if op in data]
     if not shared:
         raise BaselineError(f"baseline {name!r} measured {', '.join(result.get('ops', [])) or 'nothing'}; "
                             f"none of the operations run now ({', '.join(ops)}): use a baseline of the same suite")

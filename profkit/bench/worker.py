@@ -58,6 +58,37 @@ async def build(cfg: dict[str, Any]) -> dict[str, Any]:
     return {"built": str(folder), "seconds": round(time.perf_counter() - start, 2)}
 
 
+async def count(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Instruction mode, run under callgrind with --dump-before=getppid.
+
+    Each operation gets a warm-up, then ``os.getppid()`` (a libc call nothing else here makes,
+    so each call cuts a callgrind dump), ``iterations`` calls, and ``os.getppid()`` again: the
+    dump cut by the second marker holds exactly those calls.
+    """
+    import os
+
+    folder = Path(cfg["db_dir"])
+    shutil.copytree(cfg["template"], folder, dirs_exist_ok=True)
+    engine = await MemoryEngine.open(EngineConfig(db_path=str(folder / DB_NAME), background_indexing=False,
+                                                  hnsw_threshold=hnsw_threshold(cfg["size"])))
+    ops: list[str] = cfg["ops"]
+    iterations: int = cfg["iterations"]
+    try:
+        state = await prepare(engine, cfg["seed"],
+                              deletes_needed=(iterations + cfg["warmup"]) if "delete" in ops else 0)
+        fns = make_ops(state)
+        for op in ops:
+            for _ in range(cfg["warmup"]):
+                await fns[op]()
+            os.getppid()
+            for _ in range(iterations):
+                await fns[op]()
+            os.getppid()
+    finally:
+        await engine.close()
+    return {"ops": ops, "iterations": iterations}
+
+
 async def measure(cfg: dict[str, Any]) -> dict[str, Any]:
     folder = Path(cfg["db_dir"])
     shutil.copytree(cfg["template"], folder, dirs_exist_ok=True)
@@ -103,7 +134,12 @@ async def measure(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> int:
     cfg = json.loads(sys.argv[1])
-    result = asyncio.run(build(cfg) if cfg.get("build") else measure(cfg))
+    if cfg.get("build"):
+        result = asyncio.run(build(cfg))
+    elif cfg.get("instructions"):
+        result = asyncio.run(count(cfg))
+    else:
+        result = asyncio.run(measure(cfg))
     sys.stdout.write(json.dumps(result) + "\n")
     return 0
 

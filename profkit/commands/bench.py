@@ -12,6 +12,7 @@ from rich.table import Table
 from ..bench import baseline as baselines
 from ..bench.budget import load_budget
 from ..bench.compare import REGRESSION, compare
+from ..bench.instructions import KIND, compare_instructions, count_instructions
 from ..bench.report import VERDICT_MARK, analyse, html, markdown
 from ..bench.runner import BenchConfig, run_bench
 from ..bench.suites import suite_ops
@@ -56,9 +57,16 @@ def report_paths(folder: Path) -> tuple[Path, Path, Path]:
 def run_bench_command(
     *, quick: bool, suites: list[str], op_filter: str | None, save_baseline: str | None, baseline: str | None,
     baselines_dir: Path, reports_dir: Path, store: Path, budget_path: Path | None, inject: list[str],
-    workers: int | None, samples: int | None,
+    workers: int | None, samples: int | None, mode: str = "time",
 ) -> dict[str, Any]:
     chosen, ops = suite_ops(suites, op_filter)
+    if mode not in ("time", "instructions"):
+        raise UsageError(f"--mode must be time or instructions, got {mode!r}")
+    if mode == "instructions":
+        if inject:
+            raise UsageError("--inject slows by wall time; it has no meaning with --mode instructions")
+        return run_instructions(quick=quick, chosen=chosen, ops=ops, save_baseline=save_baseline, baseline=baseline,
+                                baselines_dir=baselines_dir, reports_dir=reports_dir, store=store)
     budget = load_budget(budget_path)
     base_result = baselines.load(baselines_dir, baseline, ops=ops) if baseline else None
     if save_baseline:
@@ -105,7 +113,58 @@ def run_bench_command(
     return doc
 
 
+def run_instructions(*, quick: bool, chosen: list[str], ops: list[str], save_baseline: str | None,
+                     baseline: str | None, baselines_dir: Path, reports_dir: Path, store: Path) -> dict[str, Any]:
+    """``--mode instructions``: callgrind instruction counts per call, compared without statistics."""
+    base = baselines.load(baselines_dir, baseline, ops=ops, kind=KIND) if baseline else None
+    if save_baseline:
+        baselines._path(baselines_dir, save_baseline)
+    cfg = BenchConfig.preset(quick, tuple(chosen), tuple(ops))
+    commit = repo_commit()
+    with progress("counting instructions under callgrind") as tick:
+        result = count_instructions(cfg, commit, tick)
+    changes = compare_instructions(base, result) if base else None
+    lines = [f"# Instruction counts (callgrind), commit `{commit.sha[:12]}`{' (dirty)' if commit.dirty else ''}", "",
+             "| operation | instructions per call |" + (" baseline | change | verdict |" if changes else ""),
+             "|---|---:|" + ("---:|---:|---|" if changes else "")]
+    by_op = {c["op"]: c for c in changes or []}
+    for op in ops:
+        row = f"| {op} | {result['instructions'][op]:,.0f} |"
+        if changes:
+            c = by_op.get(op)
+            row += (f" {c['baseline']:,.0f} | {c['change_pct']:+.2f} % | {VERDICT_MARK[c['verdict']]} |" if c
+                    else " | | not in baseline |")
+        lines.append(row)
+    md_text = "\n".join(lines) + "\n"
+    md, _, raw = report_paths(reports_dir)
+    write_atomic(raw, json.dumps(result).encode())
+    write_atomic(md, md_text.encode())
+    with ArtifactStore(store).open_run("bench", commit=commit, target={"kind": "bench-instructions", "ops": ops},
+                                       tools={"valgrind": "callgrind"}) as run:
+        run.write(md.name, md_text.encode(), "bench-markdown")
+        run.write(raw.name, json.dumps(result).encode(), "bench-json")
+        run.finish("complete", findings={"instructions": result["instructions"], "changes": changes})
+    saved = str(baselines.save(baselines_dir, save_baseline, result)) if save_baseline else None
+    return {"command": "bench", "mode": "instructions", "reports": {"markdown": str(md), "json": str(raw)},
+            "run": run.id, "folder": str(run.folder), "baseline": baseline, "saved_baseline": saved,
+            "duration_s": result["duration_s"], "instructions": result["instructions"], "changes": changes,
+            "regressions": [c["op"] for c in changes or [] if c["verdict"] == REGRESSION],
+            "warnings": [c["op"] for c in changes or [] if c["verdict"] == "slower"]}
+
+
 def render(doc: dict[str, Any]) -> None:
+    if doc.get("mode") == "instructions":
+        table = Table(title=f"instructions per call (callgrind, {doc['duration_s']} s)")
+        for col in ("operation", "instructions", "change"):
+            table.add_column(col, justify="left" if col == "operation" else "right")
+        by_op = {c["op"]: c for c in doc["changes"] or []}
+        for op, n in doc["instructions"].items():
+            c = by_op.get(op)
+            table.add_row(op, f"{n:,.0f}", f"{c['change_pct']:+.2f}% {c['verdict']}" if c else "")
+        out.print(table)
+        for kind, path in doc["reports"].items():
+            err.print(f"  {kind:<9} {path}", highlight=False)
+        return
     table = Table(title=f"profkit bench ({doc['duration_s']} s)" +
                   (f" vs baseline {doc['baseline']}" if doc["baseline"] else ""))
     cols = ["suite", "operation", "p50 ms", "p95 ms", "p99 ms", "budget"]

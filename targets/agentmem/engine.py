@@ -55,6 +55,7 @@ class EngineConfig:
     cache_ttl: float = 300.0
     hnsw_threshold: int = 4096
     hnsw: HnswParams = field(default_factory=HnswParams)
+    background_indexing: bool = True
     max_content_chars: int = 16_384
     max_metadata_bytes: int = 16_384
     max_batch: int = 1000
@@ -109,7 +110,8 @@ class MemoryEngine:
             database_path(config.db_path), config.pool_size, config.pool_max, config.pool_timeout
         )
         self.repo = MemoryRepository(self.pool)
-        self.vectors = VectorIndex(self.dim, hnsw_threshold=config.hnsw_threshold, params=config.hnsw)
+        self.vectors = VectorIndex(self.dim, hnsw_threshold=config.hnsw_threshold, params=config.hnsw,
+                                   background=config.background_indexing)
         self._cache: TTLCache[str, Row] = TTLCache(maxsize=config.cache_size, ttl=config.cache_ttl)
         self._cache_lock = threading.Lock()
         self.cache_stats = CacheStats()

@@ -283,12 +283,16 @@ class Indexer:
 class VectorIndex:
     """All tenants' partitions, the background indexer, and save / load against the database."""
 
-    def __init__(self, dim: int, *, hnsw_threshold: int = 4096, params: HnswParams | None = None) -> None:
+    def __init__(self, dim: int, *, hnsw_threshold: int = 4096, params: HnswParams | None = None,
+                 background: bool = True) -> None:
         self.dim = dim
         self.hnsw_threshold = hnsw_threshold
         self.params = params or HnswParams()
         self._parts: dict[Tenant, Partition] = {}
         self._lock = threading.Lock()
+        # Without a background indexer every write indexes inline: slower writes, but the same
+        # work on the same thread every time (what instruction counting needs).
+        self.background = background
         self.indexer = Indexer()
 
     def partition(self, tenant: Tenant) -> Partition:
@@ -301,7 +305,15 @@ class VectorIndex:
     def add(self, tenant: Tenant, keys: Iterable[int], vecs: F32) -> None:
         part = self.partition(tenant)
         if part.add(np.fromiter(keys, dtype=np.uint64), np.asarray(vecs, dtype=np.float32)):
+            self._schedule(part)
+
+    def _schedule(self, part: Partition) -> None:
+        if self.background:
             self.indexer.notify(part)
+            return
+        if part.hnsw is None:
+            part.promote()
+        part.apply_pending()
 
     def add_now(self, tenant: Tenant, keys: list[int], vecs: F32, threads: int = 0) -> None:
         """Add and index synchronously with every core (start-up, where nothing else runs yet)."""
@@ -324,7 +336,7 @@ class VectorIndex:
     def remove(self, tenant: Tenant, key: int) -> None:
         part = self._parts.get(tenant)
         if part is not None and part.remove(key):
-            self.indexer.notify(part)
+            self._schedule(part)
 
     def search(self, tenant: Tenant, query: F32, k: int) -> tuple[list[int], list[float]]:
         part = self._parts.get(tenant)
