@@ -69,9 +69,10 @@ def emit_json(doc: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(doc, default=str) + "\n")
 
 
-def print_artifacts(run: Run) -> None:
-    status = run.manifest.get("status")
+def print_artifacts(doc: dict[str, Any]) -> None:
+    """Where a run's artifacts went (from its --json document), on stderr."""
+    status = doc.get("status")
     colour = "green" if status == "complete" else "yellow"
-    err.print(f"[{colour}]{status}[/]: artifacts in [bold]{run.folder}[/]")
-    for a in run.artifacts:
-        err.print(f"  {a.kind:<16} {run.folder / a.path}", highlight=False)
+    err.print(f"[{colour}]{status}[/]: artifacts in [bold]{doc['folder']}[/]")
+    for a in doc.get("artifacts", []):
+        err.print(f"  {a['kind']:<18} {a['path']}", highlight=False)

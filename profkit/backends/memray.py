@@ -409,6 +409,16 @@ def _stack(record: Any, code: CodeFilter) -> list[Frame]:
     return frames
 
 
+def _gather(records: Any, code: CodeFilter) -> tuple[_Sites, int]:
+    """Attribute allocation records to code sites; also their total size."""
+    sites = _Sites(code)
+    total = 0
+    for rec in records:
+        total += rec.size
+        sites.add(_stack(rec, code), rec.size, rec.n_allocations)
+    return sites, total
+
+
 @dataclass
 class CaptureReport:
     peak_memory_bytes: int
@@ -456,21 +466,13 @@ def read_capture(capture: Path, *, top: int, leaks: bool, code: CodeFilter,
             allocated.add(_stack(rec, code), size, count)
 
         tick("memray: reading the peak")
-        at_peak = _Sites(code)
-        peak = 0
-        for rec in reader.get_high_watermark_allocation_records(merge_threads=True):
-            peak += rec.size
-            at_peak.add(_stack(rec, code), rec.size, rec.n_allocations)
+        at_peak, peak = _gather(reader.get_high_watermark_allocation_records(merge_threads=True), code)
 
         leak_rows: list[dict[str, Any]] | None = None
         leaked_total: int | None = None
         if leaks:
             tick("memray: finding memory that was never freed")
-            leaked = _Sites(code)
-            leaked_total = 0
-            for rec in reader.get_leaked_allocation_records(merge_threads=True):
-                leaked_total += rec.size
-                leaked.add(_stack(rec, code), rec.size, rec.n_allocations)
+            leaked, leaked_total = _gather(reader.get_leaked_allocation_records(merge_threads=True), code)
             floor = max(LEAK_MIN_BYTES, LEAK_MIN_SHARE * leaked_total)
             leak_rows = []
             for row in leaked.ranked():

@@ -17,8 +17,8 @@ from rich.table import Table
 from ..console import err, out
 from ..errors import TargetError, UsageError
 from ..process import Completed, run
-from ..session import Options, open_run, progress, result
-from ..store import STATUS_COMPLETE, STATUS_FAILED
+from ..session import Options, open_run, print_artifacts, progress, result
+from ..store import STATUS_FAILED
 from ..targets import python_program
 from ..tools import require, versions
 
@@ -158,10 +158,7 @@ def render(doc: dict[str, Any]) -> None:
         funcs.add_row(str(fn["function"]), f"{Path(fn['file']).name}:{fn['line']}", _num(fn["calls"]),
                       _num(fn["wall_ms"]), _num(fn["own_wall_ms"]))
     out.print(funcs)
-    colour = "green" if doc["status"] == STATUS_COMPLETE else "yellow"
-    err.print(f"[{colour}]{doc['status']}[/]: artifacts in [bold]{doc['folder']}[/]")
-    for a in doc["artifacts"]:
-        err.print(f"  {a['kind']:<16} {a['path']}", highlight=False)
+    print_artifacts(doc)
     err.print("open the pstat with `snakeviz FILE`, the callgrind file with `kcachegrind FILE` or "
               "`callgrind_annotate FILE`", highlight=False)
 

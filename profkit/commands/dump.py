@@ -9,7 +9,7 @@ from rich.tree import Tree
 
 from ..backends.pyspy import dump as pyspy_dump
 from ..console import err, out
-from ..session import repo_commit
+from ..session import print_artifacts, repo_commit
 from ..store import ArtifactStore
 from ..targets import Target, require_python_pid
 from ..tools import require, versions
@@ -64,4 +64,4 @@ def render(doc: dict[str, Any]) -> None:
             node.add(frame)
     out.print(root)
     err.print(f"asyncio tasks: {f['asyncio_tasks_note']}")
-    err.print(f"[green]{doc['status']}[/]: artifacts in [bold]{doc['folder']}[/]")
+    print_artifacts(doc)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rich.table import Table
 
 from ..backends.pyspy import RecordFlags, explain_failure, record
-from ..console import err, out
+from ..console import out
 from ..errors import TargetError
 from ..render.collapsed import read_collapsed
 from ..render.flamegraph_svg import render_svg
 from ..render.speedscope import to_speedscope
-from ..session import Options, open_run, progress, result
+from ..session import Options, open_run, print_artifacts, progress, result
 from ..targets import pid_alive, require_python_pid
 from ..tools import require, versions
 
@@ -59,7 +58,6 @@ def run_flame(opts: Options, *, rate: int, native: bool, subprocesses: bool, idl
     doc = result("flame", run, findings)
     if problem:
         doc["error"] = problem
-        _warn(doc)
         raise TargetError(problem + f"; what was sampled is in {run.folder} (marked partial)")
     return doc
 
@@ -73,10 +71,6 @@ def _target_problem(returncode: int, stderr: str, kind: str, pid: int | None) ->
     return None
 
 
-def _warn(doc: dict[str, Any]) -> None:
-    json.dumps(doc)  # findings must stay serialisable even on the error path
-
-
 def render(doc: dict[str, Any]) -> None:
     f = doc["findings"]
     table = Table(title=f"hottest functions — {f['samples']} samples at {f['rate_hz']} Hz")
@@ -85,6 +79,4 @@ def render(doc: dict[str, Any]) -> None:
     for row in f["top_functions"]:
         table.add_row(str(row["function"]), str(row["file"]), f"{row['own_pct']:.1f}", f"{row['total_pct']:.1f}")
     out.print(table)
-    err.print(f"[green]{doc['status']}[/]: artifacts in [bold]{doc['folder']}[/]")
-    for a in doc["artifacts"]:
-        err.print(f"  {a['kind']:<16} {a['path']}", highlight=False)
+    print_artifacts(doc)

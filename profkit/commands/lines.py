@@ -24,8 +24,7 @@ from ..backends import scalene
 from ..console import err, out
 from ..errors import TargetError, UsageError
 from ..process import Completed
-from ..session import Options, open_run, progress, result
-from ..store import STATUS_COMPLETE
+from ..session import Options, open_run, print_artifacts, progress, result
 from ..targets import python_program
 from ..tools import require, versions
 
@@ -157,8 +156,5 @@ def render(doc: dict[str, Any]) -> None:
         mem.add_row(f"{r['short']}:{r['line']}", f"{r['alloc_mb']:.1f}", f"{r['alloc_pct']:.1f}",
                     f"{r['peak_mb']:.1f}", f"{r['avg_mb']:.1f}", r["source"].strip())
     out.print(mem)
-    colour = "green" if doc["status"] == STATUS_COMPLETE else "yellow"
-    err.print(f"[{colour}]{doc['status']}[/]: artifacts in [bold]{doc['folder']}[/]")
-    for a in doc["artifacts"]:
-        err.print(f"  {a['kind']:<16} {a['path']}", highlight=False)
+    print_artifacts(doc)
     err.print("scalene's own interactive view: python -m scalene view --standalone FILE.json", highlight=False)

@@ -15,10 +15,10 @@ from typing import Any
 from rich.table import Table
 
 from ..backends import memray as backend
-from ..console import err, out
+from ..console import out
 from ..errors import ProfkitError, TargetError, UsageError
-from ..session import Options, emit_json, open_run, progress, result
-from ..store import STATUS_COMPLETE, Run
+from ..session import Options, emit_json, open_run, print_artifacts, progress, result
+from ..store import Run
 from ..targets import PythonProgram, Target, python_program, require_python_pid
 from ..tools import require, versions
 
@@ -276,7 +276,4 @@ def render(doc: dict[str, Any]) -> None:
         b = f["budget"]
         verdict = "[red]over[/]" if b["exceeded"] else "[green]within[/]"
         out.print(f"peak {human(f['peak_memory_bytes'])} is {verdict} the budget {b['limit']}", highlight=False)
-    colour = "green" if doc["status"] == STATUS_COMPLETE else "yellow"
-    err.print(f"[{colour}]{doc['status']}[/]: artifacts in [bold]{doc['folder']}[/]")
-    for a in doc["artifacts"]:
-        err.print(f"  {a['kind']:<18} {a['path']}", highlight=False)
+    print_artifacts(doc)
