@@ -40,6 +40,8 @@ class Side:
 
 
 def resolve_ref(repo: Path, ref: str) -> str:
+    if run(["git", "rev-parse", "--git-dir"], timeout=30, cwd=repo).returncode != 0:
+        raise UsageError(f"{repo} is not inside a git repository: run profkit regress from the project's checkout")
     proc = run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], timeout=30, cwd=repo)
     if proc.returncode != 0 or not proc.stdout.strip():
         raise UsageError(f"{ref!r} is not a commit, branch or tag of {repo}")
