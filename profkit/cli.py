@@ -288,7 +288,7 @@ def gc(
 
 @app.command()
 def bench(
-    quick: Annotated[bool, typer.Option("--quick", help="Small store, fewer samples (about 10 s).")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="Small store, fewer rounds (about 35 s).")] = False,
     suite: Annotated[list[str] | None, typer.Option(help="memory, graph, database or vector (repeatable).")] = None,
     filter_: Annotated[str | None, typer.Option("--filter", help="Only operations whose name contains this.")] = None,
     save_baseline: Annotated[str | None, typer.Option(help="Save the results as this baseline name.")] = None,
@@ -296,9 +296,11 @@ def bench(
     baselines_dir: Annotated[Path | None, typer.Option(help="Where baselines live (default STORE/baselines).")] = None,
     reports: Annotated[Path, typer.Option(help="Folder for benchmark_<time>.md/.html/.json.")] = Path("reports"),
     budget: Annotated[Path | None, typer.Option(help="Budget TOML (default targets/perf-budget.toml).")] = None,
-    inject: Annotated[list[str] | None, typer.Option(help="OP=FACTOR: slow an operation on purpose.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes (default 4, quick 2).")] = None,
-    samples: Annotated[int | None, typer.Option(help="Samples per operation per worker.")] = None,
+    inject: Annotated[list[str] | None, typer.Option(
+        help="OP=FACTOR: multiply an operation's recorded times, to see the regression gate fire.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default 10, quick 8).")] = None,
+    samples: Annotated[int | None, typer.Option(
+        help="Rounds per worker; a round calls each operation one or more times.")] = None,
     mode: Annotated[str, typer.Option(help="time (latency) or instructions (callgrind counts, deterministic).")]
     = "time",
     store: Store = DEFAULT_STORE,

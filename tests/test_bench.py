@@ -30,7 +30,7 @@ def test_report_has_every_operation_with_budget_status(saved: dict[str, object])
     doc = saved["doc"]
     assert isinstance(doc, dict)
     ops = {o["op"]: o for o in doc["operations"]}
-    assert set(ops) == {"create", "get", "update", "delete", "batch_100", "traverse_d1", "traverse_d2",
+    assert set(ops) == {"create", "get", "get_uncached", "update", "delete", "batch_100", "traverse_d1", "traverse_d2",
                         "traverse_d3", "list_recent", "list_importance", "list_filtered", "search_small",
                         "search_large"}
     for o in ops.values():
@@ -46,7 +46,7 @@ def test_report_has_every_operation_with_budget_status(saved: dict[str, object])
     page = Path(doc["reports"]["html"]).read_text()
     assert page.count("<svg") >= 2 and "p99 budget" in page
     raw = json.loads(Path(doc["reports"]["json"]).read_text())
-    assert raw["result_version"] == 1 and raw["environment"]["python"]
+    assert raw["result_version"] == 2 and raw["environment"]["python"]
     assert len(raw["samples_ns"]["list_recent"]) == raw["config"]["workers"]
 
 

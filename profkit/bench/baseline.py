@@ -55,6 +55,11 @@ def load(folder: Path, name: str, *, ops: list[str], kind: str = "profkit-bench"
         raise BaselineError(f"baseline {name!r} has format version {doc['baseline_version']}; this profkit reads "
                             f"version {BASELINE_VERSION}: save it again with --save-baseline {name}")
     result = doc.get("result")
+    if isinstance(result, dict) and isinstance(result.get("result_version"), int) \
+            and result["result_version"] != RESULT_VERSION:
+        raise BaselineError(f"baseline {name!r} was measured by another profkit (results version "
+                            f"{result['result_version']}, this one makes version {RESULT_VERSION}): "
+                            f"save it again with --save-baseline {name}")
     if not isinstance(result, dict) or result.get("result_version") != RESULT_VERSION:
         raise BaselineError(f"baseline {name!r} holds no usable results (truncated or from another tool)")
     if result.get("kind") != kind:

@@ -4,10 +4,11 @@
 
 A/A: ``--aa-runs`` independent quick bench runs of the same code; every pair of them is one A/A
 comparison (11 runs give 55). Detection: one run per operation in ``--injected`` with that
-operation slowed by exactly 12 % (a spin proportional to its own time), compared against every A
-run. Reported: the share of A/A comparisons that flag any regression (target <= 2 %), the share of
-injected comparisons that flag the slowed operation as a regression (target >= 95 %), and how
-often any other operation was flagged alongside it. Pairs share runs, so they are not independent
+operation's recorded times multiplied by exactly 1.12 (spinning for the extra time inside the call
+measured 13-19 % in the engine, not 12 %), compared against every A run. Reported: the share
+of A/A comparisons that flag any regression (target <= 2 %), the share of injected comparisons
+that flag the slowed operation as a regression (target >= 95 %), and how often any other
+operation was flagged alongside it. Pairs share runs, so they are not independent
 draws; the figures are what this machine does, not a confidence statement.
 """
 
@@ -29,8 +30,10 @@ FACTOR = 1.12
 
 
 def calibrate(aa_runs: int, injected: list[str], commit: Commit, say: Any,
-              save_runs: str | None = None, workers: int | None = None, samples: int | None = None) -> dict[str, Any]:
-    preset = BenchConfig.preset(True, tuple(SUITES), ALL_OPS)
+              save_runs: str | None = None, workers: int | None = None,
+              samples: int | None = None, quick: bool = True) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The report, and the A runs it was scored on."""
+    preset = BenchConfig.preset(quick, tuple(SUITES), ALL_OPS)
     base_cfg = BenchConfig(preset.suites, preset.ops, preset.size, workers or preset.workers,
                            samples or preset.samples, preset.warmup)
     runs: list[dict[str, Any]] = []
@@ -52,14 +55,43 @@ def calibrate(aa_runs: int, injected: list[str], commit: Commit, say: Any,
         with open(save_runs, "w") as fh:
             json.dump({"aa": runs, "slowed": slowed}, fh)
     out: dict[str, Any] = {
-        "machine_note": f"quick preset: {base_cfg.workers} workers x {base_cfg.samples} samples per operation, "
-                        f"{base_cfg.size}-memory store",
+        "machine_note": f"{'quick' if quick else 'full'} preset: {base_cfg.workers} workers x {base_cfg.samples} "
+                        f"rounds, {base_cfg.size}-memory store",
         "injected_factor": FACTOR,
         "seconds": round(time.time() - start, 1),
     }
     for normalise in (True, False):
         out["normalised" if normalise else "raw"] = score(runs, slowed, normalise)
-    return out
+    return out, runs
+
+
+def scaled(result: dict[str, Any], op: str, factor: float) -> dict[str, Any]:
+    """The result with one operation's recorded times multiplied, as ``--inject`` records them."""
+    samples = dict(result["samples_ns"])
+    samples[op] = [[round(x * factor) for x in worker] for worker in samples[op]]
+    return {**result, "samples_ns": samples}
+
+
+def score_every_op(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every operation slowed in turn, in every ordered pair of A runs.
+
+    Since an injected run differs from an A run only by the multiplied times, an A run with one
+    operation scaled is a slowed run of its own; this covers all operations and many more pairs
+    than the dedicated runs, at the price of reusing them.
+    """
+    per_op: dict[str, list[int]] = {}
+    flagged = clean = 0
+    for a, b in itertools.permutations(range(len(runs)), 2):
+        for op in runs[b]["ops"]:
+            changes = compare(runs[a], scaled(runs[b], op, FACTOR))
+            verdict = next(c.verdict for c in changes if c.op == op)
+            per_op.setdefault(op, []).append(verdict == REGRESSION)
+            flagged += verdict in (REGRESSION, SLOWER)
+            clean += not any(c.verdict == REGRESSION for c in changes if c.op != op)
+    trials = sum(len(v) for v in per_op.values())
+    return {"trials": trials, "regression_rate": round(sum(sum(v) for v in per_op.values()) / trials, 4),
+            "flagged_rate": round(flagged / trials, 4), "others_clean_rate": round(clean / trials, 4),
+            "per_op_regression_rate": {op: round(sum(v) / len(v), 3) for op, v in per_op.items()}}
 
 
 def score(runs: list[dict[str, Any]], slowed: dict[str, dict[str, Any]], normalise: bool) -> dict[str, Any]:
@@ -103,13 +135,17 @@ def score(runs: list[dict[str, Any]], slowed: dict[str, dict[str, Any]], normali
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m profkit.bench.calibrate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--aa-runs", type=int, default=11)
-    parser.add_argument("--injected", default="get,create,traverse_d2,list_recent,search_large")
+    parser.add_argument("--injected", default="get,get_uncached,create,traverse_d2,list_recent,search_large")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--save-runs", default=None, help="also write every run's raw results to this file")
     parser.add_argument("--rescore", default=None,
                         help="score the runs saved by an earlier --save-runs again, without measuring")
+    parser.add_argument("--full", action="store_true",
+                        help="calibrate the full preset (what regress runs by default) instead of --quick")
+    parser.add_argument("--every-op", action="store_true",
+                        help="also slow every operation in turn in every ordered pair of A runs (a few minutes)")
     parser.add_argument("--workers", type=int, default=None, help="worker processes per run (quick preset: 4)")
-    parser.add_argument("--samples", type=int, default=None, help="samples per operation per worker (quick: 100)")
+    parser.add_argument("--samples", type=int, default=None, help="rounds per worker (quick: 100)")
     args = parser.parse_args(argv)
     from pathlib import Path
 
@@ -119,15 +155,20 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.rescore:
         saved = json.loads(Path(args.rescore).read_text())
-        cfg = saved["aa"][0]["config"]
-        note = (f"rescored {args.rescore}: {cfg['workers']} workers x {cfg['samples']} samples per operation, "
+        aa_runs = saved["aa"]
+        cfg = aa_runs[0]["config"]
+        note = (f"rescored {args.rescore}: {cfg['workers']} workers x {cfg['samples']} rounds, "
                 f"{cfg['size']}-memory store")
         report: dict[str, Any] = {"machine_note": note, "seconds": 0.0}
         for normalise in (True, False):
             report["normalised" if normalise else "raw"] = score(saved["aa"], saved["slowed"], normalise)
     else:
-        report = calibrate(args.aa_runs, [op for op in args.injected.split(",") if op], current_commit(Path.cwd()),
-                           say, args.save_runs, args.workers, args.samples)
+        injected = [op for op in args.injected.split(",") if op]
+        report, aa_runs = calibrate(args.aa_runs, injected, current_commit(Path.cwd()), say, args.save_runs,
+                                    args.workers, args.samples, quick=not args.full)
+    if args.every_op:
+        say("slowing every operation in turn")
+        report["every_op"] = score_every_op(aa_runs)
     if args.json:
         print(json.dumps(report))
         return 0
@@ -141,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {op} slowed {FACTOR:.2f}x: regression in {100 * d['regression_rate']:.0f} %, flagged in "
                   f"{100 * d['flagged_rate']:.0f} %, no other op flagged in {100 * d['others_clean_rate']:.0f} % "
                   f"(measured {d['measured_change_pct']})")
+        if mode == "normalised" and "every_op" in report:
+            e = report["every_op"]
+            print(f"  every operation slowed in turn, {e['trials']} ordered A pairs x operations: regression "
+                  f"{100 * e['regression_rate']:.1f} %, flagged {100 * e['flagged_rate']:.1f} %, others clean "
+                  f"{100 * e['others_clean_rate']:.1f} %; per operation "
+                  + ", ".join(f"{op} {100 * r:.0f} %" for op, r in e["per_op_regression_rate"].items()))
         flagged = sum(d["flagged_rate"] * d["comparisons"] for d in r["detection"].values()) / max(
             1, sum(d["comparisons"] for d in r["detection"].values()))
         print(f"  detection as a regression {100 * (r['detection_rate'] or 0):.1f} % (target >= 95 %), as a warning "

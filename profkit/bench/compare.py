@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import mannwhitneyu
 
+from .stats import bootstrap_quantiles
+
 ALPHA = 0.002
 WARN = 0.05
 FAIL = 0.10
@@ -55,11 +57,7 @@ class Change:
 
 def _medians(rng: np.random.Generator, workers: list[np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
     """RESAMPLES bootstrap medians per worker: shape (workers, RESAMPLES)."""
-    out = np.empty((len(workers), RESAMPLES))
-    for i, w in enumerate(workers):
-        idx = rng.integers(0, w.size, size=(RESAMPLES, w.size))
-        out[i] = np.median(w[idx], axis=1)
-    return out
+    return np.stack([bootstrap_quantiles(w, 0.5, rng, RESAMPLES) for w in workers])
 
 
 def _workers(lists: list[list[int]], n: int) -> list[np.ndarray[Any, Any]]:

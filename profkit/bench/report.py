@@ -59,9 +59,14 @@ def markdown(a: dict[str, Any], *, title: str = "Benchmark report") -> str:
            f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(r['started_at']))}",
            f"- {env['cpu']}, {env['cores']} cores, Python {env['python']}, load average "
            f"{' / '.join(str(x) for x in env['load_average'])}",
-           f"- store of {cfg['size']} memories; {cfg['workers']} worker processes x {cfg['samples']} samples per "
-           f"operation after {cfg['warmup']} warm-up rounds; took {r['duration_s']} s",
+           f"- store of {cfg['size']} memories; {cfg['workers']} worker processes x {cfg['samples']} rounds "
+           f"(fast operations are called several times a round) after {cfg['warmup']} warm-up rounds; "
+           f"took {r['duration_s']} s",
            ""]
+    if cfg.get("inject"):
+        out += ["**Calibration run**: recorded times multiplied on purpose — "
+                + ", ".join(f"`{op}` x{f}" for op, f in cfg["inject"].items()) + "; these are not the engine's times.",
+                ""]
     if a["baseline"]:
         verdict = ("**regression**: " + ", ".join(a["regressions"]) if a["regressions"]
                    else "no regression" + (f"; warnings: {', '.join(a['warnings'])}" if a["warnings"] else ""))

@@ -25,9 +25,11 @@ from .. import __version__
 from ..errors import ProfkitError, TargetError
 from ..gitinfo import Commit
 from ..process import run
-from .suites import FULL_SIZE, QUICK_SIZE
+from .suites import CALLS_PER_ROUND, FULL_SIZE, QUICK_SIZE
 
-RESULT_VERSION = 1
+# 2: fast operations are called several times per round (suites.CALLS_PER_ROUND); results of
+# version 1 sampled one call per round and are not comparable.
+RESULT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,8 @@ class BenchConfig:
     @staticmethod
     def preset(quick: bool, suites: tuple[str, ...], ops: tuple[str, ...], **kw: Any) -> BenchConfig:
         if quick:
-            return BenchConfig(suites, ops, size=QUICK_SIZE, workers=4, samples=100, warmup=20, **kw)
-        return BenchConfig(suites, ops, size=FULL_SIZE, workers=6, samples=300, warmup=40, **kw)
+            return BenchConfig(suites, ops, size=QUICK_SIZE, workers=8, samples=100, warmup=10, **kw)
+        return BenchConfig(suites, ops, size=FULL_SIZE, workers=10, samples=150, warmup=30, **kw)
 
 
 def _worker_argv(python: str, cfg: dict[str, Any]) -> list[str]:
@@ -152,7 +154,8 @@ def assemble(cfg: BenchConfig, commit: Commit, per_worker: list[dict[str, Any]],
         "suites": list(cfg.suites),
         "ops": list(cfg.ops),
         "config": {"size": cfg.size, "workers": cfg.workers, "samples": cfg.samples, "warmup": cfg.warmup,
-                   "seed": cfg.seed, "inject": cfg.inject},
+                   "seed": cfg.seed, "inject": cfg.inject,
+                   "calls_per_round": {op: CALLS_PER_ROUND[op] for op in cfg.ops}},
         "environment": environment(commit),
         "started_at": started,
         "duration_s": round(time.time() - started, 2),

@@ -1,8 +1,10 @@
 """Summary statistics of latency samples, with bootstrap confidence intervals and outlier counts.
 
-Percentile confidence intervals come from scipy's bootstrap (BCa fails on percentiles of ties, so
-the percentile method is used). Outliers are counted with Tukey's fences as criterion does
-(mild: beyond 1.5 IQR, severe: beyond 3 IQR) and reported, never dropped.
+Percentile confidence intervals are percentile-method bootstraps (BCa fails on percentiles of
+ties), drawn from the exact law of a resample's order statistic (``bootstrap_quantiles``) rather
+than by resampling thousands of samples a thousand times; the mean's uses scipy's bootstrap.
+Outliers are counted with Tukey's fences as criterion does (mild: beyond 1.5 IQR, severe: beyond
+3 IQR) and reported, never dropped.
 """
 
 from __future__ import annotations
@@ -17,16 +19,32 @@ CONFIDENCE = 0.95
 RESAMPLES = 1000
 
 
-def _ci(samples: npt.NDArray[np.float64], statistic: Any, seed: int) -> tuple[float, float]:
-    res = sps.bootstrap((samples,), statistic, n_resamples=RESAMPLES, confidence_level=CONFIDENCE,
+def bootstrap_quantiles(samples: npt.NDArray[np.float64], q: float, rng: np.random.Generator,
+                        resamples: int = RESAMPLES) -> npt.NDArray[np.float64]:
+    """``resamples`` draws of the q-quantile (0 < q < 1) of a bootstrap resample of ``samples``.
+
+    A resample of n draws from n sorted values has its k-th smallest (k = ceil(q n)) at or below
+    the j-th value exactly when at least k draws land at or below it, a binomial tail; sampling
+    that law is the same as resampling, in O(n log n) instead of O(resamples x n).
+    """
+    ordered = np.sort(samples)
+    n = ordered.size
+    k = max(1, int(np.ceil(q * n)))
+    cdf = sps.binom.sf(k - 1, n, np.arange(1, n + 1) / n)
+    picks = np.searchsorted(cdf, rng.random(resamples), side="left")
+    return ordered[np.minimum(picks, n - 1)]
+
+
+def _quantile_ci(samples: npt.NDArray[np.float64], q: float, seed: int) -> tuple[float, float]:
+    draws = bootstrap_quantiles(samples, q, np.random.default_rng(seed))
+    lo, hi = np.percentile(draws, [100 * (1 - CONFIDENCE) / 2, 100 * (1 + CONFIDENCE) / 2])
+    return float(lo), float(hi)
+
+
+def _mean_ci(samples: npt.NDArray[np.float64], seed: int) -> tuple[float, float]:
+    res = sps.bootstrap((samples,), np.mean, n_resamples=RESAMPLES, confidence_level=CONFIDENCE,
                         method="percentile", vectorized=True, axis=-1, random_state=np.random.default_rng(seed))
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-
-def _pct(q: float) -> Any:
-    def stat(x: npt.NDArray[np.float64], axis: int = -1) -> Any:
-        return np.percentile(x, q, axis=axis)
-    return stat
 
 
 def summarise(samples_ns: list[int], seed: int = 0) -> dict[str, Any]:
@@ -45,9 +63,9 @@ def summarise(samples_ns: list[int], seed: int = 0) -> dict[str, Any]:
     }
     if x.size >= 20:
         out["ci95"] = {
-            "p50_ms": _ci(x, _pct(50), seed),
-            "p99_ms": _ci(x, _pct(99), seed + 1),
-            "mean_ms": _ci(x, np.mean, seed + 2),
+            "p50_ms": _quantile_ci(x, 0.50, seed),
+            "p99_ms": _quantile_ci(x, 0.99, seed + 1),
+            "mean_ms": _mean_ci(x, seed + 2),
         }
     return out
 

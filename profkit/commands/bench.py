@@ -64,7 +64,7 @@ def run_bench_command(
         raise UsageError(f"--mode must be time or instructions, got {mode!r}")
     if mode == "instructions":
         if inject:
-            raise UsageError("--inject slows by wall time; it has no meaning with --mode instructions")
+            raise UsageError("--inject scales recorded times; it has no meaning with --mode instructions")
         return run_instructions(quick=quick, chosen=chosen, ops=ops, save_baseline=save_baseline, baseline=baseline,
                                 baselines_dir=baselines_dir, reports_dir=reports_dir, store=store)
     budget = load_budget(budget_path)
