@@ -47,8 +47,8 @@ def markdown(a: Side, b: Side, changes: list[Change], cfg: BenchConfig, seconds:
             continue
         lines.append(f"| `{c.op}` | {c.baseline_p50_ms:.3f} | {c.current_p50_ms:.3f} | {100 * c.change:+.1f} % | "
                      f"[{100 * c.ci[0]:+.1f}, {100 * c.ci[1]:+.1f}] % | {c.p_value:.2g} | {ICON[c.verdict]} |")
-    lines += ["", f"<sub>{cfg.workers} interleaved rounds per side (A B, B A, ...), {cfg.samples} rounds of every "
-              f"operation per round, store of {cfg.size} memories; {seconds:.0f} s. A change counts when "
+    lines += ["", f"<sub>{cfg.workers} worker processes per side, interleaved (A B, B A, ...), {cfg.samples} "
+              f"rounds of every operation in each, store of {cfg.size} memories; {seconds:.0f} s. A change counts when "
               "Mann-Whitney U gives p < 0.002 and the paired bootstrap interval excludes zero; 5-10 % slower "
               "warns, over 10 % fails.</sub>", ""]
     return "\n".join(lines)
