@@ -131,8 +131,13 @@ def two_commits(tmp_path_factory: pytest.TempPathFactory) -> Path:
     text = engine.read_text()
     needle = "            if min_importance is not None:\n                self._check_importance(min_importance)\n"
     assert needle in text
-    # Slow only the filtered list: the other database operations do not pass min_importance.
-    engine.write_text(text.replace(needle, needle + "                time.sleep(0.0015)\n"))
+    # Slow only the filtered list (the other database operations do not pass min_importance) by
+    # extra work with the GIL held. A time.sleep here released the GIL ten times a round, and the
+    # background indexer then ran at other moments: "delete" really did slow down in the head commit.
+    pad = " " * 16
+    spin = (f"{pad}_until = time.perf_counter() + 0.0001\n"
+            f"{pad}while time.perf_counter() < _until:\n{pad}    pass\n")
+    engine.write_text(text.replace(needle, needle + spin))
     _commit(repo, "slow down filtered lists")
     subprocess.run(["git", "tag", "slow"], cwd=repo, check=True)
     return repo
