@@ -103,6 +103,10 @@ def test_unknown_suite() -> None:
     assert "unknown suite" in one_line_error(profkit("bench", "--suite", "nope"))
 
 
+def test_zero_workers_is_refused_not_replaced_by_the_default() -> None:
+    assert "--workers must be at least 1" in one_line_error(profkit("bench", "--quick", "--workers", "0"))
+
+
 def _repo_copy(dest: Path) -> None:
     """A fresh repository holding the current work tree as one commit."""
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO,

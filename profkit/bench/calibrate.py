@@ -154,8 +154,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\r\033[K{msg}", end="", file=sys.stderr, flush=True)
 
     if args.rescore:
-        saved = json.loads(Path(args.rescore).read_text())
-        aa_runs = saved["aa"]
+        try:
+            saved = json.loads(Path(args.rescore).read_text())
+            aa_runs = saved["aa"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            parser.error(f"cannot rescore {args.rescore}: not a file written by --save-runs ({exc})")
         cfg = aa_runs[0]["config"]
         note = (f"rescored {args.rescore}: {cfg['workers']} workers x {cfg['samples']} rounds, "
                 f"{cfg['size']}-memory store")

@@ -76,6 +76,9 @@ def run_bench_command(
     if unknown:
         raise UsageError(f"--inject names {unknown[0]!r}, which this run does not measure")
     cfg = BenchConfig.preset(quick, tuple(chosen), tuple(ops), inject=injected)
+    for name, value in (("--workers", workers), ("--samples", samples)):
+        if value is not None and value < 1:
+            raise UsageError(f"{name} must be at least 1, got {value}")
     if workers is not None or samples is not None:
         cfg = BenchConfig(cfg.suites, cfg.ops, cfg.size, workers or cfg.workers, samples or cfg.samples,
                           cfg.warmup, cfg.seed, cfg.inject)
