@@ -20,14 +20,15 @@ class BaselineError(ProfkitError):
     exit_code = 7
 
 
-def _path(folder: Path, name: str) -> Path:
+def path_for(folder: Path, name: str) -> Path:
+    """Where baseline ``name`` lives; a name that is not allowed is refused here, before any work."""
     if not _NAME.match(name):
         raise BaselineError(f"baseline name {name!r} is not allowed: use letters, digits, '.', '_', '-' (e.g. v1.0.0)")
     return folder / f"{name}.json"
 
 
 def save(folder: Path, name: str, result: dict[str, Any]) -> Path:
-    path = _path(folder, name)
+    path = path_for(folder, name)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -39,7 +40,7 @@ def save(folder: Path, name: str, result: dict[str, Any]) -> Path:
 
 def load(folder: Path, name: str, *, ops: list[str], kind: str = "profkit-bench") -> dict[str, Any]:
     """The saved result, or one clear error: missing, truncated, wrong version, wrong suite."""
-    path = _path(folder, name)
+    path = path_for(folder, name)
     if not path.is_file():
         saved = sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
         hint = f" (saved: {', '.join(saved)})" if saved else f" (none saved in {folder} yet)"

@@ -1,15 +1,21 @@
 """Measure the change detector itself on this machine: false alarms and detection power.
 
-    python -m profkit.bench.calibrate [--aa-runs 11] [--injected get,search_large,...] [--json]
+    python -m profkit.bench.calibrate [--full] [--sequential] [--every-op] [--aa-runs 11] [--json]
 
-A/A: ``--aa-runs`` independent quick bench runs of the same code; every pair of them is one A/A
-comparison (11 runs give 55). Detection: one run per operation in ``--injected`` with that
+A/A: ``--aa-runs`` bench runs of the same code, each with its own store; every pair of them is
+one A/A comparison (11 runs give 55). Detection: one run per operation in ``--injected`` with that
 operation's recorded times multiplied by exactly 1.12 (spinning for the extra time inside the call
-measured 13-19 % in the engine, not 12 %), compared against every A run. Reported: the share
-of A/A comparisons that flag any regression (target <= 2 %), the share of injected comparisons
-that flag the slowed operation as a regression (target >= 95 %), and how often any other
-operation was flagged alongside it. Pairs share runs, so they are not independent
-draws; the figures are what this machine does, not a confidence statement.
+measured 13-19 % in the engine, not 12 %), compared against every A run; ``--every-op`` also
+slows every operation in turn in every ordered pair of A runs. Reported: the share of A/A
+comparisons that flag any regression (target <= 2 %), the share of injected comparisons that flag
+the slowed operation as a regression (target >= 95 %), and how often any other operation was
+flagged alongside it.
+
+By default the runs are interleaved worker by worker, which is how ``profkit regress`` runs its
+two sides: this calibrates the merge gate. ``--sequential`` runs them one after the other, which is
+how ``profkit bench --baseline`` compares against a baseline saved minutes or days earlier; the
+machine's drift between the two runs then adds to the noise. Pairs share runs, so they are not
+independent draws; the figures are what this machine does, not a confidence statement.
 """
 
 from __future__ import annotations
@@ -17,13 +23,17 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import random
 import sys
+import tempfile
 import time
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from ..gitinfo import Commit, current_commit
 from .compare import REGRESSION, SLOWER, compare
-from .runner import BenchConfig, run_bench
+from .runner import BenchConfig, assemble, build_store, measure_once, run_bench
 from .suites import ALL_OPS, SUITES
 
 FACTOR = 1.12
@@ -31,38 +41,75 @@ FACTOR = 1.12
 
 def calibrate(aa_runs: int, injected: list[str], commit: Commit, say: Any,
               save_runs: str | None = None, workers: int | None = None,
-              samples: int | None = None, quick: bool = True) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+              samples: int | None = None, quick: bool = True,
+              interleaved: bool = True, factor: float = FACTOR) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The report, and the A runs it was scored on."""
     preset = BenchConfig.preset(quick, tuple(SUITES), ALL_OPS)
     base_cfg = BenchConfig(preset.suites, preset.ops, preset.size, workers or preset.workers,
                            samples or preset.samples, preset.warmup)
-    runs: list[dict[str, Any]] = []
-    slowed: dict[str, dict[str, Any]] = {}
-    start = time.time()
+    plan: list[tuple[str | None, BenchConfig]] = []
     # Slowed runs are spread among the A runs, not run after them, so that the machine's drift
     # over the minutes of calibration does not stand in for the injected slowdown.
     for i in range(max(aa_runs, len(injected))):
         if i < aa_runs:
-            say(f"A/A run {i + 1}/{aa_runs}")
-            runs.append(run_bench(base_cfg, commit))
+            plan.append((None, base_cfg))
         if i < len(injected):
-            op = injected[i]
-            say(f"run with {op} slowed by {FACTOR:.2f}x")
-            cfg = BenchConfig(base_cfg.suites, base_cfg.ops, base_cfg.size, base_cfg.workers, base_cfg.samples,
-                              base_cfg.warmup, inject={op: FACTOR})
-            slowed[op] = run_bench(cfg, commit)
+            plan.append((injected[i], replace(base_cfg, inject={injected[i]: factor})))
+    start = time.time()
+    if interleaved:
+        results = _interleaved(plan, commit, say)
+    else:
+        results = []
+        for k, (op, cfg) in enumerate(plan):
+            say(f"run {k + 1}/{len(plan)}: " + (f"{op} slowed by {factor:.2f}x" if op else "A"))
+            results.append(run_bench(cfg, commit))
+    runs = [r for (op, _), r in zip(plan, results, strict=True) if op is None]
+    slowed = {op: r for (op, _), r in zip(plan, results, strict=True) if op is not None}
     if save_runs:
         with open(save_runs, "w") as fh:
-            json.dump({"aa": runs, "slowed": slowed}, fh)
+            json.dump({"aa": runs, "slowed": slowed, "interleaved": interleaved}, fh)
     out: dict[str, Any] = {
         "machine_note": f"{'quick' if quick else 'full'} preset: {base_cfg.workers} workers x {base_cfg.samples} "
-                        f"rounds, {base_cfg.size}-memory store",
-        "injected_factor": FACTOR,
+                        f"rounds, {base_cfg.size}-memory store, {_protocol(interleaved)}",
+        "injected_factor": factor,
         "seconds": round(time.time() - start, 1),
     }
     for normalise in (True, False):
         out["normalised" if normalise else "raw"] = score(runs, slowed, normalise)
     return out, runs
+
+
+def _protocol(interleaved: bool) -> str:
+    if interleaved:
+        return "runs interleaved worker by worker (as regress runs its two sides)"
+    return "runs one after another (as bench compares against a saved baseline)"
+
+
+def _interleaved(plan: list[tuple[str | None, BenchConfig]], commit: Commit, say: Any) -> list[dict[str, Any]]:
+    """Every run of the plan, its workers interleaved with the other runs' as regress interleaves two sides.
+
+    Each run builds its own store, as each side of a regress does; then worker 1 of every run (in a
+    shuffled order), worker 2 of every run, and so on. Any two runs are compared worker by worker
+    across at most one pass of the plan, so the machine's drift over minutes lands on both alike.
+    """
+    order_rng = random.Random(0)
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="profkit-calibrate-") as tmp_s:
+        tmp = Path(tmp_s)
+        templates, build_s = [], []
+        for k, (_, cfg) in enumerate(plan):
+            say(f"building store {k + 1}/{len(plan)}")
+            templates.append(tmp / f"store-{k}")
+            build_s.append(build_store(cfg, templates[-1]))
+        per: list[list[dict[str, Any]]] = [[] for _ in plan]
+        workers = plan[0][1].workers
+        for i in range(workers):
+            order = list(range(len(plan)))
+            order_rng.shuffle(order)
+            for n, k in enumerate(order):
+                say(f"worker {i + 1}/{workers} of run {n + 1}/{len(plan)}")
+                per[k].append(measure_once(plan[k][1], templates[k], i, tmp))
+    return [assemble(cfg, commit, per[k], started=started, build_s=build_s[k]) for k, (_, cfg) in enumerate(plan)]
 
 
 def scaled(result: dict[str, Any], op: str, factor: float) -> dict[str, Any]:
@@ -72,7 +119,7 @@ def scaled(result: dict[str, Any], op: str, factor: float) -> dict[str, Any]:
     return {**result, "samples_ns": samples}
 
 
-def score_every_op(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def score_every_op(runs: list[dict[str, Any]], factor: float = FACTOR) -> dict[str, Any]:
     """Every operation slowed in turn, in every ordered pair of A runs.
 
     Since an injected run differs from an A run only by the multiplied times, an A run with one
@@ -83,7 +130,7 @@ def score_every_op(runs: list[dict[str, Any]]) -> dict[str, Any]:
     flagged = clean = 0
     for a, b in itertools.permutations(range(len(runs)), 2):
         for op in runs[b]["ops"]:
-            changes = compare(runs[a], scaled(runs[b], op, FACTOR))
+            changes = compare(runs[a], scaled(runs[b], op, factor))
             verdict = next(c.verdict for c in changes if c.op == op)
             per_op.setdefault(op, []).append(verdict == REGRESSION)
             flagged += verdict in (REGRESSION, SLOWER)
@@ -136,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m profkit.bench.calibrate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--aa-runs", type=int, default=11)
     parser.add_argument("--injected", default="get,get_uncached,create,traverse_d2,list_recent,search_large")
+    parser.add_argument("--factor", type=float, default=FACTOR,
+                        help="how much slower the injected operation is made (default 1.12: the guide's 12 %%)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--save-runs", default=None, help="also write every run's raw results to this file")
     parser.add_argument("--rescore", default=None,
@@ -144,10 +193,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="calibrate the full preset (what regress runs by default) instead of --quick")
     parser.add_argument("--every-op", action="store_true",
                         help="also slow every operation in turn in every ordered pair of A runs (a few minutes)")
-    parser.add_argument("--workers", type=int, default=None, help="worker processes per run (quick preset: 4)")
-    parser.add_argument("--samples", type=int, default=None, help="rounds per worker (quick: 100)")
+    parser.add_argument("--sequential", action="store_true",
+                        help="run the runs one after another, as bench --baseline compares against a saved "
+                             "baseline (default: interleaved worker by worker, as regress runs its two sides)")
+    parser.add_argument("--workers", type=int, default=None, help="workers per run (quick: 8, full: 10)")
+    parser.add_argument("--samples", type=int, default=None, help="rounds per worker (quick: 100, full: 150)")
     args = parser.parse_args(argv)
-    from pathlib import Path
+    if args.factor <= 1.0:
+        parser.error("--factor must be above 1 (1.12 makes the operation 12 % slower)")
 
     def say(msg: str) -> None:
         if not args.json:
@@ -161,17 +214,20 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"cannot rescore {args.rescore}: not a file written by --save-runs ({exc})")
         cfg = aa_runs[0]["config"]
         note = (f"rescored {args.rescore}: {cfg['workers']} workers x {cfg['samples']} rounds, "
-                f"{cfg['size']}-memory store")
-        report: dict[str, Any] = {"machine_note": note, "seconds": 0.0}
+                f"{cfg['size']}-memory store, {_protocol(bool(saved.get('interleaved')))}")
+        slowed_factors = [f for r in saved["slowed"].values() for f in r["config"]["inject"].values()]
+        report: dict[str, Any] = {"machine_note": note, "seconds": 0.0,
+                                  "injected_factor": slowed_factors[0] if slowed_factors else args.factor}
         for normalise in (True, False):
             report["normalised" if normalise else "raw"] = score(saved["aa"], saved["slowed"], normalise)
     else:
         injected = [op for op in args.injected.split(",") if op]
         report, aa_runs = calibrate(args.aa_runs, injected, current_commit(Path.cwd()), say, args.save_runs,
-                                    args.workers, args.samples, quick=not args.full)
+                                    args.workers, args.samples, quick=not args.full,
+                                    interleaved=not args.sequential, factor=args.factor)
     if args.every_op:
         say("slowing every operation in turn")
-        report["every_op"] = score_every_op(aa_runs)
+        report["every_op"] = score_every_op(aa_runs, args.factor)
     if args.json:
         print(json.dumps(report))
         return 0
@@ -182,14 +238,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{mode}] A/A: {r['aa_comparisons']} comparisons, {100 * r['aa_false_regression_rate']:.1f} % "
               f"flagged a regression (target <= 2 %), {100 * r['aa_any_warning_rate']:.1f} % a warning")
         for op, d in r["detection"].items():
-            print(f"  {op} slowed {FACTOR:.2f}x: regression in {100 * d['regression_rate']:.0f} %, flagged in "
-                  f"{100 * d['flagged_rate']:.0f} %, no other op flagged in {100 * d['others_clean_rate']:.0f} % "
-                  f"(measured {d['measured_change_pct']})")
+            print(f"  {op} slowed {report['injected_factor']:.2f}x: regression in {100 * d['regression_rate']:.0f} %, "
+                  f"flagged in {100 * d['flagged_rate']:.0f} %, no other op flagged in "
+                  f"{100 * d['others_clean_rate']:.0f} % (measured {d['measured_change_pct']})")
         if mode == "normalised" and "every_op" in report:
             e = report["every_op"]
-            print(f"  every operation slowed in turn, {e['trials']} ordered A pairs x operations: regression "
-                  f"{100 * e['regression_rate']:.1f} %, flagged {100 * e['flagged_rate']:.1f} %, others clean "
-                  f"{100 * e['others_clean_rate']:.1f} %; per operation "
+            print(f"  every operation slowed {args.factor:.2f}x in turn, {e['trials']} ordered A pairs x operations: "
+                  f"regression {100 * e['regression_rate']:.1f} %, flagged {100 * e['flagged_rate']:.1f} %, "
+                  f"others clean {100 * e['others_clean_rate']:.1f} %; per operation "
                   + ", ".join(f"{op} {100 * r:.0f} %" for op, r in e["per_op_regression_rate"].items()))
         flagged = sum(d["flagged_rate"] * d["comparisons"] for d in r["detection"].values()) / max(
             1, sum(d["comparisons"] for d in r["detection"].values()))

@@ -15,14 +15,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from .compare import SUITE_WIDE, Change
+from .compare import FASTER, NO_CHANGE, REGRESSION, SLOWER, SUITE_WIDE, Change
 from .stats import budget_status, summarise
 from .suites import SUITES
 
 _env = Environment(loader=FileSystemLoader(Path(__file__).resolve().parents[1] / "render" / "templates"),
                    autoescape=select_autoescape(["html"]))
 
-VERDICT_MARK = {"faster": "faster", "no change": "no change", "slower": "WARNING slower", "regression": "REGRESSION"}
+VERDICT_MARK = {FASTER: "faster", NO_CHANGE: "no change", SLOWER: "WARNING slower", REGRESSION: "REGRESSION"}
+# rich colour names for terminal tables
+VERDICT_COLOUR = {REGRESSION: "red", SLOWER: "yellow", FASTER: "green", NO_CHANGE: "white"}
 
 
 def analyse(result: dict[str, Any], budget: dict[str, dict[str, Any]], changes: list[Change] | None,
@@ -41,8 +43,8 @@ def analyse(result: dict[str, Any], budget: dict[str, dict[str, Any]], changes: 
     return {"result": result, "rows": rows, "baseline": baseline_name,
             "suite_wide": wide.to_dict() if wide else None,
             "over_budget": [r["op"] for r in rows if r["budget"]["status"] == "over"],
-            "regressions": [c.op for c in changes or [] if c.verdict == "regression"],
-            "warnings": [c.op for c in changes or [] if c.verdict == "slower"]}
+            "regressions": [c.op for c in changes or [] if c.verdict == REGRESSION],
+            "warnings": [c.op for c in changes or [] if c.verdict == SLOWER]}
 
 
 def _ci(s: dict[str, Any], key: str) -> str:
@@ -149,7 +151,7 @@ def plots(a: dict[str, Any]) -> dict[str, str]:
         ch = [r["change"]["change_pct"] for r in compared]
         lo = [r["change"]["change_pct"] - r["change"]["ci95_pct"][0] for r in compared]
         hi = [r["change"]["ci95_pct"][1] - r["change"]["change_pct"] for r in compared]
-        colours = {"faster": "seagreen", "no change": "grey", "slower": "orange", "regression": "crimson"}
+        colours = {FASTER: "seagreen", NO_CHANGE: "grey", SLOWER: "orange", REGRESSION: "crimson"}
         y = np.arange(len(compared))
         ax.barh(y, ch, xerr=[lo, hi], color=[colours[r["change"]["verdict"]] for r in compared], capsize=3)
         for x in (-5, 5):

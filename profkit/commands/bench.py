@@ -11,9 +11,9 @@ from rich.table import Table
 
 from ..bench import baseline as baselines
 from ..bench.budget import load_budget
-from ..bench.compare import REGRESSION, compare
+from ..bench.compare import REGRESSION, SLOWER, compare
 from ..bench.instructions import KIND, compare_instructions, count_instructions
-from ..bench.report import VERDICT_MARK, analyse, html, markdown
+from ..bench.report import VERDICT_COLOUR, VERDICT_MARK, analyse, html, markdown
 from ..bench.runner import BenchConfig, run_bench
 from ..bench.suites import suite_ops
 from ..console import err, out
@@ -70,7 +70,7 @@ def run_bench_command(
     budget = load_budget(budget_path)
     base_result = baselines.load(baselines_dir, baseline, ops=ops) if baseline else None
     if save_baseline:
-        baselines._path(baselines_dir, save_baseline)  # reject a bad name before minutes of work
+        baselines.path_for(baselines_dir, save_baseline)  # reject a bad name before minutes of work
     injected = parse_inject(inject)
     unknown = [op for op in injected if op not in ops]
     if unknown:
@@ -121,7 +121,7 @@ def run_instructions(*, quick: bool, chosen: list[str], ops: list[str], save_bas
     """``--mode instructions``: callgrind instruction counts per call, compared without statistics."""
     base = baselines.load(baselines_dir, baseline, ops=ops, kind=KIND) if baseline else None
     if save_baseline:
-        baselines._path(baselines_dir, save_baseline)
+        baselines.path_for(baselines_dir, save_baseline)
     cfg = BenchConfig.preset(quick, tuple(chosen), tuple(ops))
     commit = repo_commit()
     with progress("counting instructions under callgrind") as tick:
@@ -152,7 +152,7 @@ def run_instructions(*, quick: bool, chosen: list[str], ops: list[str], save_bas
             "run": run.id, "folder": str(run.folder), "baseline": baseline, "saved_baseline": saved,
             "duration_s": result["duration_s"], "instructions": result["instructions"], "changes": changes,
             "regressions": [c["op"] for c in changes or [] if c["verdict"] == REGRESSION],
-            "warnings": [c["op"] for c in changes or [] if c["verdict"] == "slower"]}
+            "warnings": [c["op"] for c in changes or [] if c["verdict"] == SLOWER]}
 
 
 def render(doc: dict[str, Any]) -> None:
@@ -183,7 +183,7 @@ def render(doc: dict[str, Any]) -> None:
             if c is None:
                 row.append("not in baseline")
             else:
-                colour = {"regression": "red", "slower": "yellow", "faster": "green"}.get(c["verdict"], "white")
+                colour = VERDICT_COLOUR[c["verdict"]]
                 row.append(f"[{colour}]{VERDICT_MARK[c['verdict']]} {c['change_pct']:+.1f}%[/] "
                            f"[{c['ci95_pct'][0]:+.1f}, {c['ci95_pct'][1]:+.1f}]")
         table.add_row(*row)

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from ..bench.compare import FASTER, REGRESSION, SLOWER, SUITE_WIDE, Change, compare, worst
 from ..bench.regress import WORKTREE, Side, run_regress
+from ..bench.report import VERDICT_COLOUR
 from ..bench.runner import BenchConfig
 from ..bench.suites import suite_ops
 from ..console import err, out
@@ -80,7 +81,7 @@ def render(doc: dict[str, Any]) -> None:
     for col in ("operation", "base p50 ms", "head p50 ms", "change", "verdict"):
         table.add_column(col, justify="right" if "ms" in col or col == "change" else "left")
     for c in doc["changes"]:
-        colour = {"regression": "red", "slower": "yellow", "faster": "green"}.get(c["verdict"], "white")
+        colour = VERDICT_COLOUR[c["verdict"]]
         table.add_row(c["op"], f"{c['baseline_p50_ms']:.3f}", f"{c['current_p50_ms']:.3f}",
                       f"{c['change_pct']:+.1f}% [{c['ci95_pct'][0]:+.1f}, {c['ci95_pct'][1]:+.1f}]",
                       f"[{colour}]{c['verdict']}[/]")
