@@ -324,7 +324,8 @@ def regress(
     quick: Annotated[bool, typer.Option("--quick", help="Small store, fewer samples.")] = False,
     suite: Annotated[list[str] | None, typer.Option(help="memory, graph, database or vector (repeatable).")] = None,
     filter_: Annotated[str | None, typer.Option("--filter", help="Only operations whose name contains this.")] = None,
-    rounds: Annotated[int | None, typer.Option(help="Interleaved worker rounds per side (default 4, quick 2).")] = None,
+    rounds: Annotated[int | None, typer.Option(
+        help="Worker processes per side, interleaved A B, B A, ... (default 10, quick 8).")] = None,
     output: Annotated[Path, typer.Option(help="Markdown report for a pull request.")] = Path("regression-report.md"),
     as_json: Json = False,
 ) -> None:

@@ -72,7 +72,9 @@ def markdown(a: dict[str, Any], *, title: str = "Benchmark report") -> str:
     if a["baseline"]:
         verdict = ("**regression**: " + ", ".join(a["regressions"]) if a["regressions"]
                    else "no regression" + (f"; warnings: {', '.join(a['warnings'])}" if a["warnings"] else ""))
-        out += [f"Compared with baseline **{a['baseline']}**: {verdict}.", ""]
+        out += [f"Compared with baseline **{a['baseline']}**: {verdict}. The two runs were made at different "
+                "times, so the machine's drift between them adds to each change (1-2 % per operation on a shared "
+                "machine); `profkit regress` interleaves both sides and is the better merge gate.", ""]
     head = ("| suite | operation | p50 ms [95% CI] | p95 ms | p99 ms [95% CI] | mean ± sd ms | outliers "
             "| budget (p50/p95/p99) |")
     sep = "|---|---|---|---|---|---|---|---|"

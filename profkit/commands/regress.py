@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
-from ..bench.compare import FASTER, REGRESSION, SLOWER, SUITE_WIDE, Change, compare, worst
+from ..bench.compare import FASTER, NO_CHANGE, REGRESSION, SLOWER, SUITE_WIDE, Change, compare, worst
 from ..bench.regress import WORKTREE, Side, run_regress
 from ..bench.report import VERDICT_COLOUR
 from ..bench.runner import BenchConfig
@@ -19,7 +19,7 @@ from ..session import progress
 from ..store import write_atomic
 from .bench import RegressionFound
 
-ICON = {REGRESSION: "❌ regression", SLOWER: "⚠️ slower", FASTER: "🚀 faster", "no change": "no change"}
+ICON = {REGRESSION: "❌ regression", SLOWER: "⚠️ slower", FASTER: "🚀 faster", NO_CHANGE: "no change"}
 
 
 def _label(side: Side) -> str:
