@@ -3,10 +3,10 @@
 Worker *i* of both runs used the same seed and the same store, so the comparison is paired: per
 worker, the ratio of the operation's medians. On a shared two-core machine a whole process is
 sometimes 10-15 % slow at everything (a neighbour, a frequency step), so each worker's ratios are
-divided by that worker's median ratio over all the operations compared — one slowed operation
-cannot move the median of many, while the process's mood cancels. That median, divided by a fixed
-reference workload timed in every round, is itself reported as the "(suite-wide)" change, so a
-change that slows every operation alike still shows. The estimate is the geometric mean of the
+divided by that worker's median ratio over the other operations compared — a slowed operation
+does not count in its own yardstick, while the process's mood cancels. The median over all the
+operations, divided by a fixed reference workload timed in every round, is itself reported as the
+"(suite-wide)" change, so a change that slows every operation alike still shows. The estimate is the geometric mean of the
 per-worker ratios, with a hierarchical bootstrap interval (workers, then samples within each).
 
 A change counts only if it is statistically real — Mann-Whitney U on the pooled samples, each
@@ -94,9 +94,9 @@ def compare(baseline: dict[str, Any], current: dict[str, Any], *, normalise: boo
     """Every operation measured in both results, in the current result's order.
 
     With ``normalise`` (and at least five operations), each worker's ratios are divided by that
-    worker's median ratio over all operations: a process that ran on a slow moment of a shared
-    machine is slow at everything, and one slowed operation cannot move the median of many. That
-    median itself, divided by the fixed reference workload, is reported as a "(suite-wide)" change,
+    worker's median ratio over the other operations: a process that ran on a slow moment of a shared
+    machine is slow at everything, and a slowed operation must not move its own yardstick. The
+    median over all operations, divided by the fixed reference workload, is reported as a "(suite-wide)" change,
     so a change that slows every operation alike is still caught.
     """
     ops = [op for op in current["ops"] if op in baseline["samples_ns"]]
