@@ -6,8 +6,9 @@ sometimes 10-15 % slow at everything (a neighbour, a frequency step), so each wo
 divided by that worker's median ratio over the other operations compared — a slowed operation
 does not count in its own yardstick, while the process's mood cancels. The median over all the
 operations, divided by a fixed reference workload timed in every round, is itself reported as the
-"(suite-wide)" change, so a change that slows every operation alike still shows. The estimate is the geometric mean of the
-per-worker ratios, with a hierarchical bootstrap interval (workers, then samples within each).
+"(suite-wide)" change, so a change that slows every operation alike still shows. The estimate is
+the geometric mean of the per-worker ratios, with a hierarchical bootstrap interval (workers, then
+samples within each).
 
 A change counts only if it is statistically real — Mann-Whitney U on the pooled samples, each
 worker's rescaled by its shift, at p < 0.002 (asv's test and level) — and then it is graded by size
