@@ -160,6 +160,28 @@ def test_regress_flags_the_slowed_operation_only(two_commits: Path, tmp_path: Pa
     assert len(worktrees.strip().splitlines()) == 1, "temporary worktrees were left behind"
 
 
+def test_regress_judges_uncommitted_changes_by_default(two_commits: Path, tmp_path: Path) -> None:
+    dirty = tmp_path / "dirty"
+    shutil.copytree(two_commits, dirty)
+    # HEAD back at the base commit, the slowdown left in the work tree (staged, not committed).
+    subprocess.run(["git", "reset", "-q", "--soft", "main^"], cwd=dirty, check=True)
+    (dirty / "NOTES.txt").write_text("an untracked file that is not ignored travels with the copy\n")
+    def work_tree() -> dict[str, str]:  # git may refresh its own index; the user's files must not move
+        return {k: v for k, v in snapshot(dirty).items() if not k.startswith(".git/")}
+
+    before = work_tree()
+    out = tmp_path / "report.md"
+    proc = profkit("regress", "--base", "HEAD", "--quick", "--suite", "database", "--suite", "graph",
+                   "--json", "--output", str(out), cwd=dirty, timeout=900)
+    assert proc.returncode == 10, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["head"]["dirty"] is True
+    assert doc["regressions"] == ["list_filtered"], doc["changes"]
+    assert "uncommitted changes" in out.read_text()
+    out.unlink()
+    assert work_tree() == before, "the work tree was changed by measuring it"
+
+
 def test_regress_bad_refs_and_broken_install(two_commits: Path, tmp_path: Path) -> None:
     line = one_line_error(profkit("regress", "--base", "no-such-ref", "--head", "slow", "--quick",
                                   cwd=two_commits))

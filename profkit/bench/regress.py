@@ -1,8 +1,9 @@
 """profkit regress: two refs, each in its own git worktree and environment, benchmarked A B B A ...
 
-Each side gets a ``git worktree`` and a virtual environment whose dependencies come from the
+Each side gets a ``git worktree`` (or, for the work tree with its uncommitted changes, a copy of it
+taken when the run starts) and a virtual environment whose dependencies come from the
 running profkit's environment (a ``.pth`` line) while the code under test — profkit's bench worker
-and the engine — is installed from that side's worktree. Worker processes of the two sides then
+and the engine — is installed from that side's folder. Worker processes of the two sides then
 alternate (A B, then B A, ...), worker *i* of both sides with the same seed, so slow drift of a
 shared machine lands on both sides equally and the paired comparison cancels it.
 """
@@ -10,6 +11,8 @@ shared machine lands on both sides equally and the paired comparison cancels it.
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import sys
 import sysconfig
 import tempfile
@@ -70,6 +73,29 @@ def _venv_for(source: Path, folder: Path) -> str:
     return python
 
 
+def snapshot_worktree(repo: Path, dest: Path) -> None:
+    """Copy the work tree as git sees it now: tracked files as edited, and untracked files not ignored.
+
+    Measuring a copy rather than the checkout means edits made during a run of several minutes do
+    not leak into half of it, and the head's code lives at a path shaped like the base's worktree
+    (address-space randomisation is off in the workers, so path lengths are part of the layout).
+    """
+    proc = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], timeout=120, cwd=repo)
+    if proc.returncode != 0:
+        raise RegressError(f"cannot list the work tree's files: {proc.stderr.strip()[-200:]}")
+    try:
+        for rel in sorted({f for f in proc.stdout.split("\0") if f}):
+            src, target = repo / rel, dest / rel
+            if src.is_symlink():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.symlink_to(os.readlink(src))
+            elif src.is_file():  # a file deleted in the work tree is listed but gone; a submodule is a folder
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, target)
+    except OSError as exc:
+        raise RegressError(f"cannot copy the work tree into {dest}: {exc}") from exc
+
+
 @contextlib.contextmanager
 def prepared(repo: Path, base: str, head: str, tmp: Path, say: Callable[[str], None]) -> Iterator[tuple[Side, Side]]:
     added: list[Path] = []
@@ -77,7 +103,10 @@ def prepared(repo: Path, base: str, head: str, tmp: Path, say: Callable[[str], N
         sides = []
         for label, ref in (("base", base), ("head", head)):
             if ref == WORKTREE:
-                source, commit = repo, current_commit(repo)
+                commit = current_commit(repo)
+                source = tmp / f"{label}-{commit.sha[:12]}"
+                say(f"copying the work tree into {source.name}")
+                snapshot_worktree(repo, source)
             else:
                 sha = resolve_ref(repo, ref)
                 source = tmp / f"{label}-{sha[:12]}"
