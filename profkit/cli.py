@@ -320,7 +320,8 @@ def bench(
 @app.command()
 def regress(
     base: Annotated[str, typer.Option(help="The reference: a branch, tag or commit.")] = "main",
-    head: Annotated[str, typer.Option(help="What to judge; WORKTREE: the work tree as it is when the run starts.")] = "WORKTREE",
+    head: Annotated[str, typer.Option(
+        help="What to judge; WORKTREE: the work tree as it is when the run starts.")] = "WORKTREE",
     quick: Annotated[bool, typer.Option("--quick", help="Small store, fewer samples.")] = False,
     suite: Annotated[list[str] | None, typer.Option(help="memory, graph, database or vector (repeatable).")] = None,
     filter_: Annotated[str | None, typer.Option("--filter", help="Only operations whose name contains this.")] = None,
