@@ -166,6 +166,7 @@ def test_regress_judges_uncommitted_changes_by_default(two_commits: Path, tmp_pa
     # HEAD back at the base commit, the slowdown left in the work tree (staged, not committed).
     subprocess.run(["git", "reset", "-q", "--soft", "main^"], cwd=dirty, check=True)
     (dirty / "NOTES.txt").write_text("an untracked file that is not ignored travels with the copy\n")
+
     def work_tree() -> dict[str, str]:  # git may refresh its own index; the user's files must not move
         return {k: v for k, v in snapshot(dirty).items() if not k.startswith(".git/")}
 

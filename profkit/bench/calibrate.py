@@ -45,8 +45,7 @@ def calibrate(aa_runs: int, injected: list[str], commit: Commit, say: Any,
               interleaved: bool = True, factor: float = FACTOR) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The report, and the A runs it was scored on."""
     preset = BenchConfig.preset(quick, tuple(SUITES), ALL_OPS)
-    base_cfg = BenchConfig(preset.suites, preset.ops, preset.size, workers or preset.workers,
-                           samples or preset.samples, preset.warmup)
+    base_cfg = replace(preset, workers=workers or preset.workers, samples=samples or preset.samples)
     plan: list[tuple[str | None, BenchConfig]] = []
     # Slowed runs are spread among the A runs, not run after them, so that the machine's drift
     # over the minutes of calibration does not stand in for the injected slowdown.

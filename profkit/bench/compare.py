@@ -110,24 +110,22 @@ def compare(baseline: dict[str, Any], current: dict[str, Any], *, normalise: boo
     point = {op: np.log([np.median(c) / np.median(b) for b, c in zip(base[op], cur[op], strict=True)]) for op in ops}
     boot = {op: np.log(_medians(rng, cur[op]) / _medians(rng, base[op])) for op in ops}
 
-    shift_point = np.zeros(pairs)
-    shift_boot = np.zeros((pairs, RESAMPLES))
+    op_shift_point = np.zeros(pairs)
+    op_shift_boot = np.zeros((pairs, RESAMPLES))
     suite_wide: Change | None = None
     normalised = normalise and len(ops) >= MIN_OPS_FOR_SUITE_NORMALISATION
     if normalised:
-        shift_point = np.median(np.stack([point[op] for op in ops]), axis=0)
-        shift_boot = np.median(np.stack([boot[op] for op in ops]), axis=0)
-        suite_wide = _suite_wide(baseline, current, pairs, shift_point, shift_boot, rng)
+        all_point, all_boot = np.stack([point[op] for op in ops]), np.stack([boot[op] for op in ops])
+        suite_wide = _suite_wide(baseline, current, pairs, np.median(all_point, axis=0), np.median(all_boot, axis=0),
+                                 rng)
 
     out = []
     for i, op in enumerate(ops):
-        op_shift_point, op_shift_boot = shift_point, shift_boot
         if normalised:
             # The worker's mood is judged by the *other* operations: with the operation itself in the
             # median, its own slowdown lifted the shift and came out at 11.7 % for a 12 % one.
-            others = [o for o in ops if o != op]
-            op_shift_point = np.median(np.stack([point[o] for o in others]), axis=0)
-            op_shift_boot = np.median(np.stack([boot[o] for o in others]), axis=0)
+            op_shift_point = np.median(np.delete(all_point, i, axis=0), axis=0)
+            op_shift_boot = np.median(np.delete(all_boot, i, axis=0), axis=0)
         est_log = point[op] - op_shift_point
         estimate = float(np.exp(est_log.mean()) - 1.0)
         lo, hi = _interval(np.random.default_rng(i), boot[op] - op_shift_boot)

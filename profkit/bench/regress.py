@@ -17,7 +17,7 @@ import sys
 import sysconfig
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -154,5 +154,4 @@ def run_regress(repo: Path, base: str, head: str, cfg: BenchConfig,
 
 
 def _for(cfg: BenchConfig, side: Side) -> BenchConfig:
-    return BenchConfig(cfg.suites, cfg.ops, cfg.size, cfg.workers, cfg.samples, cfg.warmup, cfg.seed, cfg.inject,
-                       python=side.python, cwd=side.source)
+    return replace(cfg, python=side.python, cwd=side.source)

@@ -143,7 +143,7 @@ def make_ops(state: BenchState) -> dict[str, Op]:
         # "get" is soon answered from the cache almost every time.
         t = rng.choice(writable)
         memory_id = rng.choice(state.ids[t])
-        e._cache_drop(memory_id)
+        e.evict(memory_id)
         return await e.get(t, memory_id)
 
     async def update() -> object:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +81,7 @@ def run_bench_command(
         if value is not None and value < 1:
             raise UsageError(f"{name} must be at least 1, got {value}")
     if workers is not None or samples is not None:
-        cfg = BenchConfig(cfg.suites, cfg.ops, cfg.size, workers or cfg.workers, samples or cfg.samples,
-                          cfg.warmup, cfg.seed, cfg.inject)
+        cfg = replace(cfg, workers=workers or cfg.workers, samples=samples or cfg.samples)
     commit = repo_commit()
     with progress("benchmarking") as tick:
         result = run_bench(cfg, commit, progress=tick)

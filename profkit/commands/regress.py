@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ def run_regress_command(*, base: str, head: str, quick: bool, suites: list[str],
     if rounds is not None:
         if rounds < 2:
             raise UsageError("--rounds must be at least 2 (one A B and one B A)")
-        cfg = BenchConfig(cfg.suites, cfg.ops, cfg.size, rounds, cfg.samples, cfg.warmup, cfg.seed)
+        cfg = replace(cfg, workers=rounds)
     start = time.time()
     with progress("profkit regress") as tick:
         a, b, res_a, res_b = run_regress(repo, base, head, cfg, tick)

@@ -267,6 +267,10 @@ class MemoryEngine:
         with self._cache_lock:
             self._cache.pop(memory_id, None)
 
+    def evict(self, memory_id: str) -> None:
+        """Forget a memory's cached row, so the next read goes to SQLite (benchmarks time that path)."""
+        self._cache_drop(memory_id)
+
     def cache_len(self) -> int:
         with self._cache_lock:
             return len(self._cache)
