@@ -66,3 +66,12 @@ def test_a_factor_that_does_not_slow_is_refused() -> None:
     proc = calibrate("--factor", "0.9")
     assert proc.returncode == 2
     assert "--factor must be above 1" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_an_unwritable_save_runs_is_refused_before_any_run(tmp_path: Path) -> None:
+    # Found out after ten minutes of runs, the runs would be lost; it must be refused at once.
+    proc = calibrate("--save-runs", str(tmp_path / "missing" / "runs.json"))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is not a writable folder" in lines[0], proc.stderr
+    assert not (tmp_path / "missing").exists()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import random
 import sys
 import tempfile
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..gitinfo import Commit, current_commit
+from ..store import write_atomic
 from .compare import REGRESSION, SLOWER, compare
 from .runner import BenchConfig, assemble, build_store, measure_once, run_bench
 from .suites import ALL_OPS, SUITES
@@ -65,8 +67,7 @@ def calibrate(aa_runs: int, injected: list[str], commit: Commit, say: Any,
     runs = [r for (op, _), r in zip(plan, results, strict=True) if op is None]
     slowed = {op: r for (op, _), r in zip(plan, results, strict=True) if op is not None}
     if save_runs:
-        with open(save_runs, "w") as fh:
-            json.dump({"aa": runs, "slowed": slowed, "interleaved": interleaved}, fh)
+        write_atomic(Path(save_runs), json.dumps({"aa": runs, "slowed": slowed, "interleaved": interleaved}).encode())
     out: dict[str, Any] = {
         "machine_note": f"{'quick' if quick else 'full'} preset: {base_cfg.workers} workers x {base_cfg.samples} "
                         f"rounds, {base_cfg.size}-memory store, {_protocol(interleaved)}",
@@ -178,6 +179,11 @@ def score(runs: list[dict[str, Any]], slowed: dict[str, dict[str, Any]], normali
     }
 
 
+def _fail(message: str) -> int:
+    print(f"calibrate: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m profkit.bench.calibrate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--aa-runs", type=int, default=11)
@@ -199,7 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=None, help="rounds per worker (quick: 100, full: 150)")
     args = parser.parse_args(argv)
     if args.factor <= 1.0:
-        parser.error("--factor must be above 1 (1.12 makes the operation 12 % slower)")
+        return _fail("--factor must be above 1 (1.12 makes the operation 12 % slower)")
+    if args.save_runs:
+        folder = Path(args.save_runs).resolve().parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            # Found out only after ten minutes of runs, this would lose them.
+            return _fail(f"cannot write --save-runs {args.save_runs}: {folder} is not a writable folder")
 
     def say(msg: str) -> None:
         if not args.json:
@@ -208,17 +219,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.rescore:
         try:
             saved = json.loads(Path(args.rescore).read_text())
-            aa_runs = saved["aa"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            parser.error(f"cannot rescore {args.rescore}: not a file written by --save-runs ({exc})")
-        cfg = aa_runs[0]["config"]
+            aa_runs, slowed = saved["aa"], saved["slowed"]
+            cfg = aa_runs[0]["config"]
+        except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not a file written by --save-runs"
+            return _fail(f"cannot rescore {args.rescore}: {reason}")
         note = (f"rescored {args.rescore}: {cfg['workers']} workers x {cfg['samples']} rounds, "
                 f"{cfg['size']}-memory store, {_protocol(bool(saved.get('interleaved')))}")
-        slowed_factors = [f for r in saved["slowed"].values() for f in r["config"]["inject"].values()]
+        slowed_factors = [f for r in slowed.values() for f in r["config"]["inject"].values()]
         report: dict[str, Any] = {"machine_note": note, "seconds": 0.0,
                                   "injected_factor": slowed_factors[0] if slowed_factors else args.factor}
         for normalise in (True, False):
-            report["normalised" if normalise else "raw"] = score(saved["aa"], saved["slowed"], normalise)
+            report["normalised" if normalise else "raw"] = score(aa_runs, slowed, normalise)
     else:
         injected = [op for op in args.injected.split(",") if op]
         report, aa_runs = calibrate(args.aa_runs, injected, current_commit(Path.cwd()), say, args.save_runs,
