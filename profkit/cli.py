@@ -1,17 +1,34 @@
-"""The profkit command line. Each command is a thin shell around a function in profkit.commands."""
+"""The profkit command line: parse, call one service, show its result, exit.
+
+Each command is a thin shell: options are validated while parsing (a bad one exits 2 before any
+work), the service in :mod:`profkit.services` does the work and returns a result document (or
+raises a :class:`~profkit.errors.ProfkitError`), a renderer in :mod:`profkit.render.terminal`
+shows it, and :func:`main` turns errors into one line on stderr and the exit code of
+:mod:`profkit.errors`. Services and the bundled engine are imported inside the commands, so
+``profkit --help`` and the commands that do not drive the engine never import it.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
-from .console import err, out
-from .errors import ProfkitError
+try:  # typer 0.2x carries its own copy of click, whose errors are not click's
+    from typer._click.exceptions import NoArgsIsHelpError
+    from typer._click.exceptions import UsageError as ParseError
+except ImportError:  # pragma: no cover - older typer parses with click itself
+    from click.exceptions import NoArgsIsHelpError  # type: ignore[assignment,no-redef,attr-defined,unused-ignore]
+    from click.exceptions import UsageError as ParseError  # type: ignore[assignment,unused-ignore]
+
+from .console import err
+from .errors import EXIT_INTERRUPTED, ProfkitError, UsageError
+from .progress import SILENT, Reporter
 from .session import Options
 
 app = typer.Typer(
@@ -24,18 +41,109 @@ app = typer.Typer(
 
 DEFAULT_STORE = Path(os.environ.get("PROFKIT_STORE", "flamegraphs"))
 
+Doc = TypeVar("Doc", bound=Mapping[str, Any])
+
+
+def _positive(text: str | float) -> float:
+    """A positive, finite number (seconds, milliseconds), refused while parsing otherwise."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise typer.BadParameter(f"must be a positive number, got {text}")
+    return value
+
+
+def _mode(text: str) -> str:
+    if text not in ("time", "instructions"):
+        raise typer.BadParameter(f"must be time or instructions, got {text!r}")
+    return text
+
+
+# -- option types shared by several commands -----------------------------------------------------------
+
+Scenario = Annotated[str | None, typer.Argument(help="Bundled scenario (mixed, ingest, search-heavy, graph).",
+                                                  show_default=False)]
+Pid = Annotated[int | None, typer.Option("--pid", help="Attach to this running process.", min=1)]
+Duration = Annotated[float, typer.Option(help="Seconds to profile (a scenario runs this long).", parser=_positive)]
+Store = Annotated[Path, typer.Option(help="Artifact store (env PROFKIT_STORE).")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+Top = Annotated[int, typer.Option(help="How many functions to list.", min=1)]
+Native = Annotated[bool, typer.Option("--native", help="Include C/C++/Cython frames.")]
+
+
+def _reporter(as_json: bool) -> Reporter:
+    if as_json:
+        return SILENT
+    from .render.terminal.progress import TerminalReporter
+
+    return TerminalReporter(err)
+
+
+def _emit(doc: Mapping[str, Any]) -> None:
+    sys.stdout.write(json.dumps(doc, default=str) + "\n")
+
+
+class _Shown:
+    """Shows a result the way the user asked: one JSON document, or the command's terminal renderer."""
+
+    def __init__(self, as_json: bool, show: Callable[[Any], None]) -> None:
+        self.as_json = as_json
+        self.show = show
+
+    def __call__(self, work: Callable[[], Doc]) -> Doc:
+        try:
+            doc = work()
+        except ProfkitError as exc:
+            # Work done before the failure (a partial profile, a report with a regression in it) is
+            # shown first, so a CI gate gets both the report and the failure.
+            if exc.result is not None:
+                self._out(exc.result)
+            raise
+        self._out(doc)
+        return doc
+
+    def _out(self, doc: Mapping[str, Any]) -> None:
+        if self.as_json:
+            _emit(doc)
+        else:
+            self.show(doc)
+
+
+def _command(ctx: typer.Context) -> tuple[str, ...]:
+    return tuple((ctx.obj or {}).get("command", ()))
+
+
+def _no_command(ctx: typer.Context, name: str) -> None:
+    if _command(ctx):
+        raise UsageError(f"profkit {name} takes no command after --")
+
+
+def _options(ctx: typer.Context, scenario: str | None, pid: int | None, duration: float, store: Path,
+             as_json: bool) -> Options:
+    return Options(scenario=scenario, command=_command(ctx), pid=pid, duration=duration, store=store, as_json=as_json)
+
+
+# -- the engine ----------------------------------------------------------------------------------------
+
 
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Bind address. Anything but loopback exposes the engine.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8080,
     db: Annotated[Path, typer.Option(help="SQLite database file (created if missing).")] = Path("agentmem.db"),
     embedder: Annotated[str, typer.Option(help="'hashing' (default, local) or 'st:<local model>'.")] = "hashing",
     llm_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL for fact extraction.")] = None,
 ) -> None:
     """Start the bundled agent-memory engine (HTTP, WebSocket, Prometheus /metrics)."""
-    from .commands.serve import run_serve
+    from .services.serve import is_loopback, run_serve
 
+    if not is_loopback(host):
+        err.print(f"[bold red]WARNING:[/] the engine will listen on [bold]{host}[/]: reachable from other machines, "
+                  "with no authentication. Use --host 127.0.0.1 unless you mean it.")
+    err.print(f"agentmem on [bold]http://{host}:{port}[/]  metrics: http://{host}:{port}/metrics  "
+              f"API: http://{host}:{port}/openapi.json  db: {db}")
     run_serve(host=host, port=port, db=db, embedder=embedder, llm_url=llm_url)
 
 
@@ -43,92 +151,46 @@ def serve(
 def load(
     url: Annotated[str, typer.Option(help="Engine base URL.")] = "http://127.0.0.1:8080",
     scenario: Annotated[str, typer.Option(help="mixed, ingest, search-heavy, graph or ws-hold.")] = "mixed",
-    duration: Annotated[float, typer.Option(help="Seconds of measured load (ws-hold: seconds held).")] = 10.0,
-    concurrency: Annotated[int, typer.Option(help="Open connections (ws-hold: WebSockets).")] = 64,
-    seed_per_tenant: Annotated[int, typer.Option(help="Memories written per tenant before measuring.")] = 100,
-    warmup: Annotated[float, typer.Option(help="Seconds of unmeasured load first.")] = 1.0,
+    duration: Annotated[float, typer.Option(help="Seconds of measured load (ws-hold: seconds held).",
+                                            parser=_positive)] = 10.0,
+    concurrency: Annotated[int, typer.Option(help="Open connections (ws-hold: WebSockets).", min=1)] = 64,
+    seed_per_tenant: Annotated[int, typer.Option(help="Memories written per tenant before measuring.", min=0)] = 100,
+    warmup: Annotated[float, typer.Option(help="Seconds of unmeasured load first.", min=0)] = 1.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON document.")] = False,
 ) -> None:
     """Drive a running engine with a named scenario; report req/s, errors and p50/p95/p99 per operation."""
-    from .commands.load import render, run_load_command
+    from .render.terminal.load import load_progress, show
+    from .services.load import run_load_command
 
-    report = run_load_command(url=url, scenario=scenario, duration=duration, concurrency=concurrency,
-                              seed_per_tenant=seed_per_tenant, warmup=warmup, show_progress=not as_json)
-    if as_json:
-        sys.stdout.write(json.dumps(report) + "\n")
-    else:
-        render(report)
-    if report["errors"]:
-        raise typer.Exit(1)
+    with load_progress(f"{scenario} → {url}", duration, show=not as_json) as tick:
+        _Shown(as_json, show)(lambda: run_load_command(
+            url=url, scenario=scenario, duration=duration, concurrency=concurrency,
+            seed_per_tenant=seed_per_tenant, warmup=warmup, on_progress=tick))
 
 
 @app.command()
 def ci(
-    store: Annotated[Path, typer.Option(help="Artifact store (env PROFKIT_STORE).")] = DEFAULT_STORE,
-    duration: Annotated[float, typer.Option(help="Seconds of measured load.")] = 20.0,
-    concurrency: Annotated[int, typer.Option(help="Open connections.")] = 32,
+    store: Store = DEFAULT_STORE,
+    duration: Annotated[float, typer.Option(help="Seconds of measured load.", parser=_positive)] = 20.0,
+    concurrency: Annotated[int, typer.Option(help="Open connections.", min=1)] = 32,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document.")] = False,
 ) -> None:
     """The main job: load the bundled engine, sample it with py-spy, file both under STORE/<commit>/."""
-    from .commands.ci import run_ci
-    from .commands.load import render
+    from .render.terminal.ci import show
+    from .render.terminal.load import load_progress
+    from .render.terminal.progress import TerminalReporter
+    from .services.ci import run_ci
 
-    result = run_ci(store=store, duration=duration, concurrency=concurrency)
-    if as_json:
-        sys.stdout.write(json.dumps({"folder": str(result.folder), "load": result.load, "flame": result.flame,
-                                     "flame_error": result.flame_error}) + "\n")
-    else:
-        render(result.load)
-        if result.flame is not None:
-            hot = ", ".join(f"{r['function']} ({r['file']}) {r['own_pct']:.0f}%"
-                            for r in result.flame["findings"]["top_functions"][:5])
-            out.print(f"engine hot spots, own share of samples: {hot}")
-            out.print(f"flamegraph: [bold]{result.flame['folder']}/flamegraph.svg[/]")
-        else:
-            err.print(f"[yellow]no flamegraph:[/] {result.flame_error}")
-        out.print(f"artifacts: [bold]{result.folder}[/] (load.json, metrics.prom, engine.log)")
-    if result.load["errors"]:
-        raise typer.Exit(1)
+    # The engine's address is said on stderr even with --json: it is where its metrics can be read live.
+    with load_progress(f"mixed → engine, {duration:g} s", duration, show=not as_json) as tick:
+        _Shown(as_json, show)(lambda: run_ci(store=store, duration=duration, concurrency=concurrency,
+                                             reporter=TerminalReporter(err, show=not as_json), on_progress=tick))
 
 
-# -- profiling commands --------------------------------------------------------------------------
+# -- profiling commands --------------------------------------------------------------------------------
 # Each takes the same target forms: a scenario name (default "mixed"), a command after "--"
 # (split off in main(), because click would otherwise read the command's words as arguments),
 # or --pid PID.
-
-Scenario = Annotated[str | None, typer.Argument(help="Bundled scenario (mixed, ingest, search-heavy, graph).",
-                                                  show_default=False)]
-Pid = Annotated[int | None, typer.Option("--pid", help="Attach to this running process.")]
-Duration = Annotated[float, typer.Option(help="Seconds to profile (a scenario runs this long).")]
-Store = Annotated[Path, typer.Option(help="Artifact store (env PROFKIT_STORE).")]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-Top = Annotated[int, typer.Option(help="How many functions to list.")]
-
-
-def _options(ctx: typer.Context, scenario: str | None, pid: int | None, duration: float, store: Path,
-             as_json: bool) -> Options:
-    from .errors import UsageError
-
-    if duration <= 0:
-        raise UsageError(f"--duration must be positive, got {duration:g}")
-    return Options(scenario=scenario, command=tuple((ctx.obj or {}).get("command", ())), pid=pid,
-                   duration=duration, store=store, as_json=as_json)
-
-
-def _no_command(ctx: typer.Context, name: str) -> None:
-    from .errors import UsageError
-
-    if (ctx.obj or {}).get("command"):
-        raise UsageError(f"profkit {name} takes no command after --")
-
-
-def _finish(doc: dict[str, Any], as_json: bool, render: Any) -> None:
-    from .session import emit_json
-
-    if as_json:
-        emit_json(doc)
-    else:
-        render(doc)
 
 
 @app.command()
@@ -137,8 +199,8 @@ def flame(
     scenario: Scenario = None,
     pid: Pid = None,
     duration: Duration = 10.0,
-    rate: Annotated[int, typer.Option(help="Samples per second.")] = 100,
-    native: Annotated[bool, typer.Option("--native", help="Include C/C++/Cython frames.")] = False,
+    rate: Annotated[int, typer.Option(help="Samples per second.", min=1, max=10_000)] = 100,
+    native: Native = False,
     subprocesses: Annotated[bool, typer.Option("--subprocesses", help="Also sample child processes.")] = False,
     idle: Annotated[bool, typer.Option("--idle", help="Keep samples of idle (waiting) threads.")] = False,
     gil: Annotated[bool, typer.Option("--gil", help="Only samples that hold the GIL.")] = False,
@@ -148,12 +210,21 @@ def flame(
     as_json: Json = False,
 ) -> None:
     """CPU flamegraph with py-spy: SVG, speedscope JSON, collapsed stacks, and the hottest functions."""
-    from .commands.flame import render, run_flame
+    from .render.terminal.flame import show
+    from .services.flame import run_flame
 
     opts = _options(ctx, scenario, pid, duration, store, as_json)
-    doc = run_flame(opts, rate=rate, native=native, subprocesses=subprocesses, idle=idle, gil=gil,
-                    nonblocking=nonblocking, top=top)
-    _finish(doc, as_json, render)
+    _Shown(as_json, show)(lambda: run_flame(opts, rate=rate, native=native, subprocesses=subprocesses, idle=idle,
+                                            gil=gil, nonblocking=nonblocking, top=top, reporter=_reporter(as_json)))
+
+
+def _size(text: str) -> int:
+    from .units import parse_size
+
+    try:
+        return parse_size(text)
+    except UsageError as exc:
+        raise typer.BadParameter(str(exc).removeprefix("--peak-budget: "), param_hint="'--peak-budget'") from None
 
 
 @app.command()
@@ -170,11 +241,13 @@ def mem(
     as_json: Json = False,
 ) -> None:
     """Memory with memray: HTML flamegraph, peak/total/count stats, allocation table, leaks."""
-    from .commands.mem import render, run_mem
+    from .render.terminal.mem import show
+    from .services.mem import run_mem
 
+    budget = _size(peak_budget) if peak_budget is not None else None
     opts = _options(ctx, scenario, pid, duration, store, as_json)
-    doc = run_mem(opts, native=native, leaks=leaks, peak_budget=peak_budget, top=top)
-    _finish(doc, as_json, render)
+    _Shown(as_json, show)(lambda: run_mem(opts, native=native, leaks=leaks, peak_budget=peak_budget, budget=budget,
+                                          top=top, reporter=_reporter(as_json)))
 
 
 @app.command("async")
@@ -183,17 +256,19 @@ def async_(
     scenario: Scenario = None,
     pid: Pid = None,
     duration: Duration = 10.0,
-    block_threshold_ms: Annotated[float, typer.Option(help="Flag a coroutine whose single step takes longer.")] = 10.0,
+    block_threshold_ms: Annotated[float, typer.Option(help="Flag a coroutine whose single step takes longer.",
+                                                      parser=_positive)] = 10.0,
     top: Top = 15,
     store: Store = DEFAULT_STORE,
     as_json: Json = False,
 ) -> None:
     """Coroutine wall and CPU time with yappi: table, pstat (snakeviz), callgrind (kcachegrind); flags loop blockers."""
-    from .commands.async_ import render, run_async
+    from .render.terminal.async_ import show
+    from .services.async_ import run_async
 
     opts = _options(ctx, scenario, pid, duration, store, as_json)
-    doc = run_async(opts, block_threshold_ms=block_threshold_ms, top=top)
-    _finish(doc, as_json, render)
+    _Shown(as_json, show)(lambda: run_async(opts, block_threshold_ms=block_threshold_ms, top=top,
+                                            reporter=_reporter(as_json)))
 
 
 @app.command()
@@ -207,39 +282,40 @@ def lines(
     as_json: Json = False,
 ) -> None:
     """Line-level CPU and memory with scalene: JSON and a standalone HTML report."""
-    from .commands.lines import render, run_lines
+    from .render.terminal.lines import show
+    from .services.lines import run_lines
 
     opts = _options(ctx, scenario, pid, duration, store, as_json)
-    doc = run_lines(opts, top=top)
-    _finish(doc, as_json, render)
+    _Shown(as_json, show)(lambda: run_lines(opts, top=top, reporter=_reporter(as_json)))
 
 
 @app.command()
 def dump(
     ctx: typer.Context,
-    pid: Annotated[int, typer.Option("--pid", help="The running process to look at.")],
-    native: Annotated[bool, typer.Option("--native", help="Include C/C++/Cython frames.")] = False,
+    pid: Annotated[int, typer.Option("--pid", help="The running process to look at.", min=1)],
+    native: Native = False,
     store: Store = DEFAULT_STORE,
     as_json: Json = False,
 ) -> None:
     """Every thread's current stack of a live process (and its asyncio tasks where it exposes them)."""
-    from .commands.dump import render, run_dump
+    from .render.terminal.dump import show
+    from .services.dump import run_dump
 
     _no_command(ctx, "dump")
-    doc = run_dump(pid=pid, native=native, store=store)
-    _finish(doc, as_json, render)
+    _Shown(as_json, show)(lambda: run_dump(pid=pid, native=native, store=store))
 
 
 @app.command()
 def top(
     ctx: typer.Context,
-    pid: Annotated[int, typer.Option("--pid", help="The running process to watch.")],
-    rate: Annotated[int, typer.Option(help="Samples per second.")] = 100,
-    native: Annotated[bool, typer.Option("--native", help="Include C/C++/Cython frames.")] = False,
-    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C).")] = None,
+    pid: Annotated[int, typer.Option("--pid", help="The running process to watch.", min=1)],
+    rate: Annotated[int, typer.Option(help="Samples per second.", min=1, max=10_000)] = 100,
+    native: Native = False,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C).",
+                                                   parser=_positive)] = None,
 ) -> None:
     """Live view of where a running process spends its time (py-spy top)."""
-    from .commands.top import run_top
+    from .services.top import run_top
 
     _no_command(ctx, "top")
     run_top(pid=pid, rate=rate, native=native, duration=duration)
@@ -248,42 +324,49 @@ def top(
 @app.command()
 def doctor(
     ctx: typer.Context,
-    pid: Annotated[int | None, typer.Option("--pid", help="Also check what can be done to this process.")] = None,
+    pid: Annotated[int | None, typer.Option("--pid", help="Also check what can be done to this process.",
+                                            min=1)] = None,
     as_json: Json = False,
 ) -> None:
     """What will and won't work here, and why: tools, versions, ptrace permission, debuggers."""
-    from .commands.doctor import render, run_doctor
+    from .render.terminal.doctor import show
+    from .services.doctor import run_doctor
 
     _no_command(ctx, "doctor")
-    doc = run_doctor(pid=pid)
-    _finish(doc, as_json, render)
-    if not doc["ok"]:
-        raise typer.Exit(1)
+    _Shown(as_json, show)(lambda: run_doctor(pid=pid))
+
+
+# -- the artifact store --------------------------------------------------------------------------------
 
 
 @app.command()
 def runs(
     store: Store = DEFAULT_STORE,
-    limit: Annotated[int, typer.Option(help="Show this many newest runs.")] = 50,
+    limit: Annotated[int, typer.Option(help="Show this many newest runs.", min=1)] = 50,
     as_json: Json = False,
 ) -> None:
     """List the runs in the artifact store, newest first."""
-    from .commands.runs import render_runs, run_runs
+    from .render.terminal.runs import show_runs
+    from .services.runs import run_runs
 
-    _finish(run_runs(store=store, limit=limit), as_json, render_runs)
+    _Shown(as_json, show_runs)(lambda: run_runs(store=store, limit=limit))
 
 
 @app.command()
 def gc(
-    keep: Annotated[int, typer.Option(help="Keep this many newest runs.")],
+    keep: Annotated[int, typer.Option(help="Keep this many newest runs.", min=1)],
     store: Store = DEFAULT_STORE,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be removed.")] = False,
     as_json: Json = False,
 ) -> None:
     """Remove old runs from the artifact store; the newest runs are always kept."""
-    from .commands.runs import render_gc, run_gc
+    from .render.terminal.runs import show_gc
+    from .services.runs import run_gc
 
-    _finish(run_gc(store=store, keep=keep, dry_run=dry_run), as_json, render_gc)
+    _Shown(as_json, show_gc)(lambda: run_gc(store=store, keep=keep, dry_run=dry_run))
+
+
+# -- benchmarks ----------------------------------------------------------------------------------------
 
 
 @app.command()
@@ -298,23 +381,22 @@ def bench(
     budget: Annotated[Path | None, typer.Option(help="Budget TOML (default targets/perf-budget.toml).")] = None,
     inject: Annotated[list[str] | None, typer.Option(
         help="OP=FACTOR: multiply an operation's recorded times, to see the regression gate fire.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes (default 10, quick 8).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default 10, quick 8).", min=1)] = None,
     samples: Annotated[int | None, typer.Option(
-        help="Rounds per worker; a round calls each operation one or more times.")] = None,
-    mode: Annotated[str, typer.Option(help="time (latency) or instructions (callgrind counts, deterministic).")]
-    = "time",
+        help="Rounds per worker; a round calls each operation one or more times.", min=1)] = None,
+    mode: Annotated[str, typer.Option(help="time (latency) or instructions (callgrind counts, deterministic).",
+                                      parser=_mode)] = "time",
     store: Store = DEFAULT_STORE,
     as_json: Json = False,
 ) -> None:
     """Benchmark the engine's suites; p50/p95/p99 with intervals, budget status, baseline comparison."""
-    from .commands.bench import check_exit, render, run_bench_command
+    from .render.terminal.bench import show
+    from .services.bench import run_bench_command
 
-    doc = run_bench_command(quick=quick, suites=suite or [], op_filter=filter_, save_baseline=save_baseline,
-                            baseline=baseline, baselines_dir=baselines_dir or store / "baselines",
-                            reports_dir=reports, store=store, budget_path=budget, inject=inject or [],
-                            workers=workers, samples=samples, mode=mode)
-    _finish(doc, as_json, render)
-    check_exit(doc)
+    _Shown(as_json, show)(lambda: run_bench_command(
+        quick=quick, suites=suite or [], op_filter=filter_, save_baseline=save_baseline, baseline=baseline,
+        baselines_dir=baselines_dir or store / "baselines", reports_dir=reports, store=store, budget_path=budget,
+        inject=inject or [], workers=workers, samples=samples, mode=mode, reporter=_reporter(as_json)))
 
 
 @app.command()
@@ -326,17 +408,27 @@ def regress(
     suite: Annotated[list[str] | None, typer.Option(help="memory, graph, database or vector (repeatable).")] = None,
     filter_: Annotated[str | None, typer.Option("--filter", help="Only operations whose name contains this.")] = None,
     rounds: Annotated[int | None, typer.Option(
-        help="Worker processes per side, interleaved A B, B A, ... (default 10, quick 8).")] = None,
+        help="Worker processes per side, interleaved A B, B A, ... (default 10, quick 8).", min=2)] = None,
     output: Annotated[Path, typer.Option(help="Markdown report for a pull request.")] = Path("regression-report.md"),
     as_json: Json = False,
 ) -> None:
     """Benchmark two refs in their own worktrees, interleaved; fail on a > 10 % slowdown."""
-    from .commands.regress import check_exit, render, run_regress_command
+    from .render.terminal.regress import show
+    from .services.regress import run_regress_command
 
-    doc = run_regress_command(base=base, head=head, quick=quick, suites=suite or [], op_filter=filter_,
-                              rounds=rounds, output=output, repo=Path.cwd())
-    _finish(doc, as_json, render)
-    check_exit(doc)
+    _Shown(as_json, show)(lambda: run_regress_command(
+        base=base, head=head, quick=quick, suites=suite or [], op_filter=filter_, rounds=rounds, output=output,
+        repo=Path.cwd(), reporter=_reporter(as_json)))
+
+
+# -- entry point ---------------------------------------------------------------------------------------
+
+
+def _usage_line(exc: ParseError) -> str:
+    """click's usage error as one line that names the command to ask for help."""
+    name = exc.ctx.command_path if exc.ctx is not None else "profkit"
+    message = exc.format_message().replace("\n", " ")
+    return f"{message} (see {name} --help)"
 
 
 def main() -> None:
@@ -346,10 +438,16 @@ def main() -> None:
         i = argv.index("--")
         argv, command = argv[:i], argv[i + 1 :]
     try:
-        app(args=argv, obj={"command": command}, prog_name="profkit")
+        code = app(args=argv, obj={"command": command}, prog_name="profkit", standalone_mode=False)
     except ProfkitError as exc:
         err.print(f"[red]profkit:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except NoArgsIsHelpError:
+        sys.exit(UsageError.exit_code)  # the help was shown: that is the answer to no arguments
+    except ParseError as exc:
+        err.print(f"[red]profkit:[/] {_usage_line(exc)}", highlight=False, soft_wrap=True)
+        sys.exit(UsageError.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
         err.print("[red]profkit:[/] interrupted")
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(code if isinstance(code, int) else 0)

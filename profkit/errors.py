@@ -1,24 +1,60 @@
-"""profkit's error hierarchy. Errors become one line on stderr and an exit code in one place (cli.main)."""
+"""profkit's errors and the exit code of each: the one table of exit codes.
+
+Services raise these; only the CLI (``cli.main``) turns one into a line on stderr and an exit code.
+An error may carry the result document of work that was done before it was raised (a profile of a
+target that then crashed, a bench report with a regression in it): the CLI shows that result first,
+so a CI gate gets both the report and the failure.
+
+===== =====================================================================================
+code  meaning
+===== =====================================================================================
+0     success
+1     the job ran and its own check failed (load requests failed, a doctor check failed)
+2     usage: a bad option, argument or combination, refused before any work
+3     a tool profkit needs is missing
+4     the target failed, vanished or never came up
+5     the artifact store is not writable or the disk is full
+6     peak memory over ``--peak-budget``
+7     a baseline is missing, corrupted or not comparable
+8     ``regress`` could not build one of its sides
+10    a performance regression was found
+130   interrupted (Ctrl-C)
+===== =====================================================================================
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+EXIT_INTERRUPTED = 130
 
 
 class ProfkitError(Exception):
     """A failure the user can act on; the message says what happened and what to do."""
 
-    exit_code = 1
+    exit_code: ClassVar[int] = 1
 
-    def __init__(self, message: str, *, exit_code: int | None = None) -> None:
+    def __init__(self, message: str, *, result: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
-        if exit_code is not None:
-            self.exit_code = exit_code
+        self.result = result
+
+
+class CheckFailed(ProfkitError):
+    """The work itself ran; what it found fails the check the command exists for."""
+
+    exit_code = 1
 
 
 class UsageError(ProfkitError):
+    """A bad option, argument or combination, refused before any work."""
+
     exit_code = 2
 
 
 class ToolMissing(ProfkitError):
+    """A program profkit needs is not installed."""
+
     exit_code = 3
 
 
@@ -26,3 +62,34 @@ class TargetError(ProfkitError):
     """The process being profiled or driven failed, vanished or never came up."""
 
     exit_code = 4
+
+
+class StoreError(ProfkitError):
+    """The artifact store (or a report folder) cannot be written: permission, read-only, disk full."""
+
+    exit_code = 5
+
+
+class PeakBudgetExceeded(ProfkitError):
+    """The run itself worked; its peak memory is over the limit the user set (a gate for CI)."""
+
+    exit_code = 6
+
+
+class BaselineError(ProfkitError):
+    """A saved baseline is missing, corrupted, or was measured in a way that cannot be compared."""
+
+    exit_code = 7
+
+
+class RegressError(ProfkitError):
+    """profkit regress could not check out, install or run one of its two sides."""
+
+    exit_code = 8
+
+
+class RegressionFound(ProfkitError):
+    """A statistically real slowdown of more than 10 %."""
+
+    exit_code = 10
+

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,12 +19,68 @@ import httpx
 
 from .errors import TargetError, ToolMissing
 
+# A program run for the user's target gets this long to finish after --duration, for start-up,
+# the profiler's own slowdown and writing its output; past it, it is hung and is stopped.
+START_SLACK_S = 120.0
+# A command the user gave runs as long as it runs; the timeout only catches a hung tool.
+COMMAND_TIMEOUT_S = 24 * 3600.0
 
-def require_tool(name: str, hint: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise ToolMissing(f"{name} is not installed: {hint}")
-    return path
+
+def child_timeout(kind: str, duration: float, *, slowdown: float = 3.0) -> float:
+    """How long a profiler may run on a target of ``kind`` ("scenario", "command" or "pid").
+
+    A scenario stops by itself after ``duration`` and a pid is sampled for ``duration``, but the
+    profiler slows the work down by up to ``slowdown`` times; a command runs to its own end.
+    """
+    if kind == "command":
+        return COMMAND_TIMEOUT_S
+    return duration * slowdown + START_SLACK_S
+
+
+def last_line(text: str, *, limit: int = 200) -> str:
+    """The last non-empty line of a program's output (its error, usually), stripped and cut to ``limit``."""
+    for line in reversed(text.splitlines()):
+        if line.strip():
+            return line.strip()[:limit]
+    return ""
+
+
+def exit_problem(returncode: int, detail: str = "", *, who: str = "the profiled program") -> str | None:
+    """None for a clean exit, else one phrase: how the program ended, and its last words."""
+    if returncode == 0:
+        return None
+    how = f"was killed by signal {-returncode}" if returncode < 0 else f"exited with code {returncode}"
+    return f"{who} {how}" + (f" ({detail})" if detail else "")
+
+
+def pid_alive(pid: int) -> bool:
+    """True while pid runs; a zombie (exited, not yet reaped by its parent) counts as gone.
+
+    /proc/PID/stat is readable for every user's processes, so this also answers for a pid that
+    ``kill(pid, 0)`` would refuse with EPERM.
+    """
+    if pid <= 0:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state letter follows the parenthesised command name, which may itself contain spaces.
+    state = stat.rpartition(")")[2].split()[:1]
+    return state not in (["Z"], ["X"], [])
+
+
+# Variables of the user's shell that change what a tool prints rather than what it does: with
+# RUST_BACKTRACE set, py-spy ends its error message with a backtrace, and the "last line" that
+# explains the failure becomes "6: main".
+_TOOL_NOISE = ("RUST_BACKTRACE", "RUST_LIB_BACKTRACE")
+
+
+def tool_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a tool runs with: the user's, less what only changes its messages."""
+    env = {k: v for k, v in os.environ.items() if k not in _TOOL_NOISE}
+    env.update(extra or {})
+    return env
 
 
 @dataclass(frozen=True)
@@ -34,6 +89,10 @@ class Completed:
     returncode: int
     stdout: str
     stderr: str
+
+    def last_error_line(self, *, limit: int = 200) -> str:
+        """The last line the program wrote on stderr (else stdout): what to quote when it failed."""
+        return last_line(self.stderr, limit=limit) or last_line(self.stdout, limit=limit)
 
 
 def run(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None,
@@ -46,7 +105,7 @@ def run(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = 
     """
     try:
         proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True)
+                                env=dict(env) if env is not None else tool_env(), cwd=cwd, start_new_session=True)
     except FileNotFoundError as exc:
         raise ToolMissing(f"{argv[0]} is not installed or not on PATH") from exc
     try:
@@ -159,6 +218,4 @@ def python_module(module: str, *args: str) -> list[str]:
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(extra)
-    return env
+    return tool_env(extra)

@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import ProfkitError
+from .errors import StoreError, UsageError
 from .gitinfo import Commit
+from .process import pid_alive
+from .results import ArtifactDoc, RunSummary
 
 MANIFEST_VERSION = 1
 NOT_COMMITS = ("baselines", "reports")  # folders of the store that hold no runs
@@ -40,10 +42,6 @@ STATUS_RUNNING = "running"
 STATUS_COMPLETE = "complete"
 STATUS_PARTIAL = "partial"
 STATUS_FAILED = "failed"
-
-
-class StoreError(ProfkitError):
-    exit_code = 5
 
 
 def _describe_os_error(exc: OSError, where: Path) -> str:
@@ -84,7 +82,7 @@ class Artifact:
     size: int
     sha256: str
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ArtifactDoc:
         return {"path": self.path, "kind": self.kind, "size": self.size, "sha256": self.sha256}
 
 
@@ -138,8 +136,8 @@ class Run:
         """Complete, or partial with the reason when the target failed or vanished mid-profile."""
         self.finish(STATUS_PARTIAL if problem else STATUS_COMPLETE, findings=findings, error=problem)
 
-    def summary(self) -> dict[str, Any]:
-        return {"run": self.id, "folder": str(self.folder), "status": self.manifest.get("status"),
+    def summary(self) -> RunSummary:
+        return {"run": self.id, "folder": str(self.folder), "status": str(self.manifest.get("status")),
                 "artifacts": [{**a.to_dict(), "path": str(self.folder / a.path)} for a in self.artifacts]}
 
 
@@ -234,10 +232,11 @@ class ArtifactStore:
     def gc(self, keep: int, *, dry_run: bool = False) -> list[str]:
         """Delete all but the ``keep`` newest runs; runs still in progress are never deleted."""
         if keep < 1:
-            raise ProfkitError("--keep must be at least 1: gc never removes the newest run")
+            raise UsageError("--keep must be at least 1: gc never removes the newest run")
         removed: list[str] = []
         for manifest in self.runs()[keep:]:
-            if manifest.get("status") == STATUS_RUNNING and _alive(manifest.get("pid")):
+            pid = manifest.get("pid")
+            if manifest.get("status") == STATUS_RUNNING and isinstance(pid, int) and pid_alive(pid):
                 continue
             folder = Path(manifest["folder"])
             if not dry_run:
@@ -247,14 +246,3 @@ class ArtifactStore:
             removed.append(manifest["run"])
         return removed
 
-
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

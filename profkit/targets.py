@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentmem.workload.scenarios import SCENARIOS
-
-from .errors import TargetError, UsageError
+from .errors import ProfkitError, TargetError, UsageError
+from .process import child_timeout, pid_alive, run
 
 DEFAULT_SCENARIO = "mixed"
 _PYTHON_EXE = re.compile(r"^python(\d(\.\d+)?)?$")
@@ -29,6 +28,10 @@ class Target:
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "argv": list(self.argv), "pid": self.pid, "scenario": self.scenario}
+
+    def timeout(self, duration: float, *, slowdown: float = 3.0) -> float:
+        """How long a profiler of this target may run before it counts as hung."""
+        return child_timeout(self.kind, duration, slowdown=slowdown)
 
     @property
     def label(self) -> str:
@@ -58,6 +61,10 @@ def resolve(scenario: str | None, command: list[str], pid: int | None, *, durati
         return Target("pid", pid=pid)
     if command:
         return Target("command", argv=tuple(command))
+    # The bundled engine is imported only when a scenario is asked for: profkit itself does not
+    # depend on its sample workload.
+    from agentmem.workload.scenarios import SCENARIOS
+
     name = scenario or DEFAULT_SCENARIO
     if name not in SCENARIOS:
         raise UsageError(f"unknown scenario {name!r}; choose one of: {', '.join(SCENARIOS)} (or give -- COMMAND)")
@@ -76,16 +83,6 @@ def check_pid(pid: int) -> None:
         raise TargetError(f"not allowed to inspect pid {pid}: run as its owner or as root") from None
     if not pid_alive(pid):
         raise TargetError(f"pid {pid} has exited (its parent has not reaped it yet)")
-
-
-def pid_alive(pid: int) -> bool:
-    """True while pid runs; a zombie (exited, not yet reaped by its parent) counts as gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    # The state letter follows the parenthesised command name, which may itself contain spaces.
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
 @dataclass(frozen=True)
@@ -119,11 +116,9 @@ def python_of(pid: int) -> PythonInfo:
 
 
 def _version_from_exe(exe: str) -> tuple[int, int] | None:
-    from .process import run
-
     try:
         out = run([exe, "-c", "import sys; print(sys.version_info[0], sys.version_info[1])"], timeout=10)
-    except Exception:  # noqa: BLE001 - any failure just means "unknown"
+    except (OSError, ProfkitError):  # a program that will not say its version is not one we can profile
         return None
     parts = out.stdout.split()
     return (int(parts[0]), int(parts[1])) if out.returncode == 0 and len(parts) == 2 else None

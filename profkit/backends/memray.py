@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ProfkitError, TargetError, ToolMissing
-from ..process import Background, Completed, child_env, run
+from ..process import Background, Completed, child_env, last_line, pid_alive, run
+from ..results import AllocationSite
 from ..targets import PythonProgram
 from ..tools import TOOLS, require
 
@@ -74,11 +75,6 @@ def run_env(flags: Flags) -> dict[str, str] | None:
 
 def record(capture: Path, program: PythonProgram, flags: Flags, *, timeout: float) -> Completed:
     return run(run_argv(capture, program, flags), timeout=timeout, env=run_env(flags))
-
-
-def last_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1][:200] if lines else ""
 
 
 # -- attaching to a live process -----------------------------------------------------------------
@@ -179,7 +175,7 @@ def attach(capture: Path, pid: int, flags: Flags, *, debugger: str, seconds: int
 def explain_attach_failure(proc: Completed, pid: int, debugger: str) -> str:
     text = " ".join(ln.strip() for ln in (proc.stderr + "\n" + proc.stdout).splitlines()
                     if ln.strip() and not ln.startswith("memray: tracking"))
-    if not alive(pid):
+    if not pid_alive(pid):
         return f"pid {pid} exited while memray was attaching to it"
     if "permission" in text.lower():
         return (f"memray attach ({debugger}) may not trace pid {pid}: run as root with CAP_SYS_PTRACE "
@@ -232,16 +228,6 @@ def _status_field(pid: int, name: str) -> int | None:
     return None
 
 
-def alive(pid: int) -> bool:
-    """Running, not merely a zombie waiting for its parent to read its exit status."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    state = stat.rsplit(")", 1)[-1].split()[:1]
-    return state not in (["Z"], ["X"], [])
-
-
 def holds_file(pid: int, path: Path) -> bool:
     target = str(path.resolve())
     fd_dir = Path(f"/proc/{pid}/fd")
@@ -265,7 +251,7 @@ def wait_for_capture(capture: Path, pid: int, *, seconds: int, started: float,
     stop_at = started + seconds
     while True:
         now = time.monotonic()
-        if not alive(pid):
+        if not pid_alive(pid):
             # memray's stop timer starts inside the target a moment before attach returns, and it
             # is not a daemon thread: a target whose work is done lingers until it fires, then
             # exits. Ending within that moment of the stop is a full recording, not a cut one.
@@ -376,7 +362,7 @@ class _Site:
         self.count += count
         self.by_line[line] = self.by_line.get(line, 0) + size
 
-    def row(self) -> dict[str, Any]:
+    def row(self) -> AllocationSite:
         line = max(self.by_line.items(), key=lambda kv: kv[1])[0] if self.by_line else 0
         return {"function": self.function, "file": self.file, "line": line, "bytes": self.bytes,
                 "count": self.count, "user_code": self.user_code}
@@ -397,7 +383,7 @@ class _Sites:
             site_ = self.sites[key] = _Site(function, file, user)
         site_.add(line, size, count)
 
-    def ranked(self) -> list[dict[str, Any]]:
+    def ranked(self) -> list[AllocationSite]:
         return [s.row() for s in sorted(self.sites.values(), key=lambda s: (-s.bytes, s.function))]
 
 
@@ -424,9 +410,9 @@ class CaptureReport:
     peak_memory_bytes: int
     total_allocated_bytes: int
     total_allocations: int
-    top_functions: list[dict[str, Any]]
-    peak_functions: list[dict[str, Any]]
-    leaks: list[dict[str, Any]] | None
+    top_functions: list[AllocationSite]
+    peak_functions: list[AllocationSite]
+    leaks: list[AllocationSite] | None
     leaked_bytes_total: int | None
     metadata: dict[str, Any]
 
@@ -468,7 +454,7 @@ def read_capture(capture: Path, *, top: int, leaks: bool, code: CodeFilter,
         tick("memray: reading the peak")
         at_peak, peak = _gather(reader.get_high_watermark_allocation_records(merge_threads=True), code)
 
-        leak_rows: list[dict[str, Any]] | None = None
+        leak_rows: list[AllocationSite] | None = None
         leaked_total: int | None = None
         if leaks:
             tick("memray: finding memory that was never freed")

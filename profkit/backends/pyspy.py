@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TargetError
-from ..process import Completed, run
+from ..process import Completed, last_line, run
 from ..tools import require
 
 
@@ -44,22 +44,25 @@ def explain_failure(proc: Completed, what: str) -> str:
         return f"the Python version of {what} is not supported by this py-spy"
     if "no such process" in low or "failed to open process" in low:
         return f"{what} no longer exists"
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("py-spy>")]
-    detail = lines[-1] if lines else f"exit code {proc.returncode}"
-    return f"py-spy failed on {what}: {detail}"
+    detail = last_line("\n".join(ln for ln in text.splitlines() if not ln.startswith("py-spy>")))
+    return f"py-spy failed on {what}: {detail or f'exit code {proc.returncode}'}"
+
+
+def record_argv(out: Path, flags: RecordFlags, *, pid: int | None, argv: list[str],
+                duration: float | None) -> list[str]:
+    """``py-spy record`` of raw (collapsed) stacks into ``out``, of a pid or of a program it starts."""
+    cmd = [*require("py-spy").argv(), "record", "--format", "raw", "--output", str(out), *flags.argv()]
+    if duration is not None:
+        cmd += ["--duration", str(max(1, math.ceil(duration)))]
+    if pid is not None:
+        return [*cmd, "--pid", str(pid)]
+    return [*cmd, "--", *argv]
 
 
 def record(out: Path, flags: RecordFlags, *, pid: int | None, argv: list[str], duration: float | None,
            timeout: float) -> Completed:
     """Record raw (collapsed) stacks into ``out``."""
-    cmd = [*require("py-spy").argv(), "record", "--format", "raw", "--output", str(out), *flags.argv()]
-    if duration is not None:
-        cmd += ["--duration", str(max(1, math.ceil(duration)))]
-    if pid is not None:
-        cmd += ["--pid", str(pid)]
-    else:
-        cmd += ["--", *argv]
-    return run(cmd, timeout=timeout)
+    return run(record_argv(out, flags, pid=pid, argv=argv, duration=duration), timeout=timeout)
 
 
 def dump(pid: int, *, native: bool, timeout: float = 60.0) -> list[dict[str, Any]]:

@@ -1,20 +1,22 @@
 """scalene: line-level CPU (Python / native / system) and memory profiles of a Python program it starts.
 
 scalene 2.x has subcommands: ``scalene run -o OUT.json PROGRAM --- ARGS`` profiles, ``scalene view``
-renders. profkit reads the JSON itself and renders its own HTML (see profkit.commands.lines).
+renders. profkit reads the JSON itself and renders its own HTML (see profkit.render.lines_html).
 """
 
 from __future__ import annotations
 
 import importlib.machinery
 import json
+import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import TargetError
-from ..process import Completed, child_env, run
+from ..process import Completed, child_env, last_line, run
+from ..results import LineView
 from ..targets import PythonProgram
 from ..tools import require
 
@@ -97,11 +99,9 @@ def too_short(proc: Completed) -> bool:
     return TOO_SHORT in proc.stderr or TOO_SHORT in proc.stdout
 
 
-def program_failure(proc: Completed) -> str | None:
+def program_failure(proc: Completed) -> str:
     """The program's last words on stderr (its exception, usually), without scalene's own lines."""
-    lines = [ln.strip() for ln in proc.stderr.splitlines()
-             if ln.strip() and not ln.strip().startswith(_SCALENE_CHATTER)]
-    return lines[-1][:200] if lines else None
+    return last_line("\n".join(ln for ln in proc.stderr.splitlines() if not ln.strip().startswith(_SCALENE_CHATTER)))
 
 
 def load(path: Path) -> dict[str, Any] | None:
@@ -142,3 +142,28 @@ def files(doc: dict[str, Any]) -> list[FileStats]:
         result.append(FileStats(name, float(data.get("percent_cpu_time") or 0.0), lines))
     result.sort(key=lambda f: -f.cpu_pct)
     return result
+
+
+def common_folder(paths: list[str]) -> str | None:
+    """The folder the profiled files share, to name them by their path below it."""
+    absolute = [p for p in paths if os.path.isabs(p)]
+    if not absolute:
+        return None
+    common = os.path.commonpath(absolute)
+    return os.path.dirname(common) if len(set(absolute)) == 1 else common
+
+
+def short(path: str, root: str | None) -> str:
+    if root and os.path.isabs(path) and path.startswith(root + os.sep):
+        # Keep the folder the files share in the name: "agentmem/engine.py" says more than "engine.py".
+        return os.path.relpath(path, os.path.dirname(root))
+    return path
+
+
+def line_view(line: LineStats, root: str | None) -> LineView:
+    d = line.to_dict()
+    return {"file": d["file"], "line": d["line"], "source": d["source"], "cpu_python_pct": d["cpu_python_pct"],
+            "cpu_native_pct": d["cpu_native_pct"], "cpu_system_pct": d["cpu_system_pct"], "peak_mb": d["peak_mb"],
+            "avg_mb": d["avg_mb"], "alloc_mb": d["alloc_mb"], "alloc_pct": d["alloc_pct"],
+            "copy_mb_s": d["copy_mb_s"], "cpu_pct": d["cpu_pct"], "short": short(line.file, root),
+            "key": f"{line.file}:{line.line}"}

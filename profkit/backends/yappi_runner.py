@@ -38,9 +38,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import CodeType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yappi
+
+if TYPE_CHECKING:  # the runner starts inside the profiled program: it imports no more of profkit than it must
+    from ..targets import PythonProgram
 
 PSTAT = "profile.pstat"
 CALLGRIND = "profile.callgrind"
@@ -316,6 +319,14 @@ def save(out: Path, timer: StepTimer, threshold_ms: float, program: dict[str, An
     doc = {"schema": SCHEMA_VERSION, "clock": "wall", "block_threshold_ms": threshold_ms, "program": program,
            **build_table(stats, timer, threshold_ms)}
     _write_atomic(out / COROUTINES, lambda p: Path(p).write_text(json.dumps(doc, indent=2)))
+
+
+def argv(out: Path, program: PythonProgram, *, block_threshold_ms: float) -> list[str]:
+    """The command that runs ``program`` under this runner, writing into the folder ``out``."""
+    cmd = [sys.executable, "-m", "profkit.backends.yappi_runner", "--out", str(out),
+           "--block-threshold-ms", repr(float(block_threshold_ms))]
+    cmd += ["--script", program.script] if program.script is not None else ["--module", str(program.module)]
+    return [*cmd, "--", *program.args]
 
 
 def _parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:

@@ -8,16 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import ProfkitError
+from ..errors import BaselineError
 from ..store import write_atomic
 from .runner import RESULT_VERSION
 
 BASELINE_VERSION = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-class BaselineError(ProfkitError):
-    exit_code = 7
 
 
 def path_for(folder: Path, name: str) -> Path:

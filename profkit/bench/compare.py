@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import mannwhitneyu
 
+from ..results import ChangeDoc
 from .stats import bootstrap_quantiles
 
 ALPHA = 0.002
@@ -49,7 +50,7 @@ class Change:
     baseline_p50_ms: float
     current_p50_ms: float
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ChangeDoc:
         return {"op": self.op, "verdict": self.verdict, "change_pct": round(100 * self.change, 2),
                 "ci95_pct": [round(100 * self.ci[0], 2), round(100 * self.ci[1], 2)],
                 "p_value": self.p_value, "baseline_p50_ms": round(self.baseline_p50_ms, 4),

@@ -17,8 +17,9 @@ from typing import Any
 
 from ..errors import TargetError, ToolMissing
 from ..gitinfo import Commit
-from ..process import run
-from .runner import RESULT_VERSION, BenchConfig, _worker_env, build_store, environment
+from ..process import last_line, run
+from ..results import InstructionChange
+from .runner import RESULT_VERSION, BenchConfig, build_store, environment, without_aslr, worker_argv, worker_env
 
 KIND = "profkit-bench-instructions"
 _TOTAL = re.compile(r"^(?:summary|totals):\s+(\d+)", re.M)
@@ -52,21 +53,17 @@ def count_instructions(cfg: BenchConfig, commit: Commit, say: Any = None) -> dic
             say(f"counting instructions of {', '.join(ops)} under callgrind")
             out = tmp / f"cg-{iterations}"
             out.mkdir()
-            import json
-
             worker_cfg = {"instructions": True, "db_dir": str(tmp / f"db-{iterations}"),
                           "template": str(tmp / "template"), "size": cfg.size, "seed": cfg.seed, "ops": ops,
                           "iterations": iterations, "warmup": 3}
-            argv = [valgrind, "--tool=callgrind", "--dump-before=getppid", "--dump-instr=no",
-                    f"--callgrind-out-file={out / 'callgrind.out'}", cfg.python, "-m", "profkit.bench.worker",
-                    json.dumps(worker_cfg)]
-            setarch = shutil.which("setarch")
-            if setarch:
-                argv = [setarch, "-R", *argv]
-            proc = run(argv, timeout=3600, env=_worker_env(), cwd=cfg.cwd)
+            argv = without_aslr([valgrind, "--tool=callgrind", "--dump-before=getppid", "--dump-instr=no",
+                                 f"--callgrind-out-file={out / 'callgrind.out'}",
+                                 *worker_argv(cfg.python, worker_cfg)])
+            proc = run(argv, timeout=3600, env=worker_env(), cwd=cfg.cwd)
             if proc.returncode != 0:
-                tail = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("==")]
-                raise TargetError(f"callgrind run failed (exit {proc.returncode}): {tail[-1] if tail else '?'}")
+                # valgrind's own lines start with "==PID==": the worker's error is the last other line.
+                detail = last_line("\n".join(ln for ln in proc.stderr.splitlines() if not ln.startswith("==")))
+                raise TargetError(f"callgrind run failed (exit {proc.returncode}): {detail or '?'}")
             parts = sorted(out.glob("callgrind.out.*"), key=lambda p: int(p.name.rsplit(".", 1)[1]))
             totals = []
             for part in parts:
@@ -86,11 +83,11 @@ def count_instructions(cfg: BenchConfig, commit: Commit, say: Any = None) -> dic
             "build_s": build_s}
 
 
-def compare_instructions(base: dict[str, Any], cur: dict[str, Any]) -> list[dict[str, Any]]:
+def compare_instructions(base: dict[str, Any], cur: dict[str, Any]) -> list[InstructionChange]:
     """Deterministic counts need no statistics: the change is the ratio, graded by the guide's thresholds."""
     from .compare import FAIL, FASTER, NO_CHANGE, REGRESSION, SLOWER, WARN
 
-    out = []
+    out: list[InstructionChange] = []
     for op in cur["ops"]:
         if op not in base.get("instructions", {}):
             continue

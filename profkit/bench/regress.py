@@ -21,16 +21,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import ProfkitError, UsageError
+from ..errors import RegressError, UsageError
 from ..gitinfo import Commit, current_commit
 from ..process import run
 from .runner import BenchConfig, assemble, build_store, measure_once
 
 WORKTREE = "WORKTREE"  # --head value meaning "the work tree as it is, uncommitted changes included"
-
-
-class RegressError(ProfkitError):
-    exit_code = 8
 
 
 @dataclass(frozen=True)
@@ -64,12 +60,10 @@ def _venv_for(source: Path, folder: Path) -> str:
     install = run([python, "-m", "pip", "install", "--quiet", "--no-deps",
                    "--disable-pip-version-check", "-e", str(source)], timeout=900)
     if install.returncode != 0:
-        lines = [ln for ln in (install.stderr + install.stdout).strip().splitlines() if ln.strip()]
-        raise RegressError(f"the code at {source} does not install: {lines[-1] if lines else 'pip failed'}")
+        raise RegressError(f"the code at {source} does not install: {install.last_error_line() or 'pip failed'}")
     check = run([python, "-c", "import profkit.bench.worker, agentmem.engine"], timeout=120, cwd=folder)
     if check.returncode != 0:
-        lines = [ln for ln in check.stderr.strip().splitlines() if ln.strip()]
-        raise RegressError(f"the code at {source} has no usable bench worker: {lines[-1] if lines else '?'}")
+        raise RegressError(f"the code at {source} has no usable bench worker: {check.last_error_line() or '?'}")
     return python
 
 

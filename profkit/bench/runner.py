@@ -24,7 +24,7 @@ from typing import Any
 from .. import __version__
 from ..errors import ProfkitError, TargetError
 from ..gitinfo import Commit
-from ..process import run
+from ..process import last_line, run
 from .suites import CALLS_PER_ROUND, FULL_SIZE, QUICK_SIZE
 
 # 2: fast operations are called several times per round (suites.CALLS_PER_ROUND); results of
@@ -52,13 +52,19 @@ class BenchConfig:
         return BenchConfig(suites, ops, size=FULL_SIZE, workers=10, samples=150, warmup=30, **kw)
 
 
-def _worker_argv(python: str, cfg: dict[str, Any]) -> list[str]:
-    argv = [python, "-m", "profkit.bench.worker", json.dumps(cfg)]
+def without_aslr(argv: list[str]) -> list[str]:
+    """``argv`` with address-space randomisation off where ``setarch -R`` is there to turn it off."""
     setarch = shutil.which("setarch")
     return [setarch, "-R", *argv] if setarch else argv
 
 
-def _worker_env() -> dict[str, str]:
+def worker_argv(python: str, cfg: dict[str, Any]) -> list[str]:
+    """The bench worker of the code at hand, with ``cfg`` (the worker reads its JSON)."""
+    return [python, "-m", "profkit.bench.worker", json.dumps(cfg)]
+
+
+
+def worker_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONHASHSEED"] = "0"
     # Keep BLAS to one thread: the machine has two cores and the engine's numpy work is tiny.
@@ -68,10 +74,9 @@ def _worker_env() -> dict[str, str]:
 
 
 def call_worker(cfg: dict[str, Any], python: str, cwd: Path | None, timeout: float) -> dict[str, Any]:
-    proc = run(_worker_argv(python, cfg), timeout=timeout, env=_worker_env(), cwd=cwd)
+    proc = run(without_aslr(worker_argv(python, cfg)), timeout=timeout, env=worker_env(), cwd=cwd)
     if proc.returncode != 0:
-        tail = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-        raise TargetError(f"benchmark worker failed (exit {proc.returncode}): {tail[-1] if tail else 'no output'}")
+        raise TargetError(f"benchmark worker failed (exit {proc.returncode}): {last_line(proc.stderr) or 'no output'}")
     try:
         doc: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError) as exc:

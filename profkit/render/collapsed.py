@@ -11,6 +11,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..results import FunctionSamples
+
 # py-spy frames look like "handle (agentmem/api.py:245)"; idle/native frames may lack the file.
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>.*?)(?::(?P<line>\d+))?\)$")
 
@@ -45,7 +47,7 @@ class Stacks:
     def total(self) -> int:
         return sum(self.counts.values())
 
-    def top_functions(self, n: int) -> list[dict[str, object]]:
+    def top_functions(self, n: int) -> list[FunctionSamples]:
         """Hottest functions by own samples (leaf) and by total samples (anywhere on the stack)."""
         own: Counter[str] = Counter()
         total: Counter[str] = Counter()
@@ -69,9 +71,9 @@ class Stacks:
             for k in keys
         ]
 
-    def by_total(self, n: int) -> list[dict[str, object]]:
+    def by_total(self, n: int) -> list[FunctionSamples]:
         rows = self.top_functions(10**9)
-        rows.sort(key=lambda r: (-int(str(r["total_samples"])), str(r["function"])))
+        rows.sort(key=lambda r: (-r["total_samples"], r["function"]))
         return rows[:n]
 
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from .collapsed import Stacks, parse_frame
+from .jinja import template
 
 WIDTH = 1200
 FRAME_H = 17
@@ -80,13 +78,9 @@ def layout(stacks: Stacks) -> tuple[list[Rect], int]:
     return flipped, height
 
 
-_env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                   autoescape=select_autoescape(["svg", "html", "xml"]))
-
-
 def render_svg(stacks: Stacks, *, title: str, subtitle: str = "") -> str:
     rects, height = layout(stacks)
-    return _env.get_template("flamegraph.svg").render(
+    return template("flamegraph.svg").render(
         rects=rects, width=WIDTH, height=height, frame_h=FRAME_H, title=title, subtitle=subtitle,
         total=stacks.total,
     )

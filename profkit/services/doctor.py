@@ -5,12 +5,9 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
-from rich.table import Table
-
-from ..console import out
-from ..errors import ProfkitError
+from ..errors import CheckFailed, ProfkitError
+from ..results import Check, DoctorResult, DoctorTarget
 from ..targets import check_pid, python_of
 from ..tools import TOOLS
 
@@ -50,8 +47,9 @@ def _container() -> str | None:
     return None
 
 
-def run_doctor(*, pid: int | None) -> dict[str, Any]:
-    checks: list[dict[str, Any]] = []
+def run_doctor(*, pid: int | None) -> DoctorResult:
+    """Every check's outcome; raises CheckFailed (with the result) when a required one failed."""
+    checks: list[Check] = []
 
     def check(name: str, ok: bool, detail: str, *, required: bool = True) -> None:
         checks.append({"check": name, "ok": ok, "detail": detail, "required": required})
@@ -85,7 +83,7 @@ def run_doctor(*, pid: int | None) -> dict[str, Any]:
                    + " or set ptrace_scope to 0")
     check("ptrace of unrelated processes (--pid)", bool(can_trace_others), detail, required=False)
     check("running in a container", True, container or "no container detected", required=False)
-    target: dict[str, Any] | None = None
+    target: DoctorTarget | None = None
     if pid is not None:
         try:
             check_pid(pid)
@@ -104,16 +102,9 @@ def run_doctor(*, pid: int | None) -> dict[str, Any]:
                           f"Python {v[0]}.{v[1]} {'within' if ok else 'outside'} {lo[0]}.{lo[1]}-{hi[0]}.{hi[1]}")
             target = {"pid": pid, "executable": info.executable,
                       "python": ".".join(map(str, info.version)) if info.version else None}
-    ok = all(c["ok"] for c in checks if c["required"])
-    return {"command": "doctor", "ok": ok, "python": sys.version.split()[0], "checks": checks, "target": target}
-
-
-def render(doc: dict[str, Any]) -> None:
-    table = Table(title=f"profkit doctor (Python {doc['python']})")
-    table.add_column("check")
-    table.add_column("")
-    table.add_column("detail")
-    for c in doc["checks"]:
-        mark = "[green]ok[/]" if c["ok"] else ("[red]FAIL[/]" if c["required"] else "[yellow]warn[/]")
-        table.add_row(c["check"], mark, c["detail"])
-    out.print(table)
+    failed = [c for c in checks if c["required"] and not c["ok"]]
+    result: DoctorResult = {"command": "doctor", "ok": not failed, "python": sys.version.split()[0], "checks": checks,
+                            "target": target}
+    if failed:
+        raise CheckFailed("failed: " + "; ".join(f"{c['check']} ({c['detail']})" for c in failed), result=result)
+    return result

@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rich.tree import Tree
-
 from ..backends.pyspy import dump as pyspy_dump
-from ..console import err, out
-from ..session import print_artifacts, repo_commit
+from ..results import DumpFindings, DumpResult
+from ..session import repo_commit, summary
 from ..store import ArtifactStore
 from ..targets import Target, require_python_pid
 from ..tools import require, versions
@@ -31,7 +29,7 @@ def _format(threads: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_dump(*, pid: int, native: bool, store: Path) -> dict[str, Any]:
+def run_dump(*, pid: int, native: bool, store: Path) -> DumpResult:
     require("py-spy")
     info = require_python_pid(pid)
     threads = pyspy_dump(pid, native=native)
@@ -40,7 +38,7 @@ def run_dump(*, pid: int, native: bool, store: Path) -> dict[str, Any]:
     with st.open_run("dump", commit=repo_commit(), target=target.describe(), tools=versions("py-spy")) as run:
         run.write_json("stacks.json", threads, "stacks-json")
         run.write("stacks.txt", _format(threads).encode(), "stacks-text")
-        findings = {
+        findings: DumpFindings = {
             "pid": pid,
             "python": ".".join(map(str, info.version)) if info.version else None,
             "threads": [{"id": t.get("thread_id"), "name": t.get("thread_name"), "idle": t.get("idle"),
@@ -50,18 +48,5 @@ def run_dump(*, pid: int, native: bool, store: Path) -> dict[str, Any]:
             "asyncio_tasks": None,
             "asyncio_tasks_note": ASYNCIO_TASKS_NOTE,
         }
-        run.finish("complete", findings=findings)
-    return {"command": "dump", **run.summary(), "findings": findings}
-
-
-def render(doc: dict[str, Any]) -> None:
-    f = doc["findings"]
-    root = Tree(f"pid {f['pid']} (Python {f['python']})")
-    for t in f["threads"]:
-        node = root.add(f"thread {t['id']} {t['name'] or ''} {'idle' if t['idle'] else 'active'}"
-                        f"{' GIL' if t['owns_gil'] else ''}")
-        for frame in t["frames"]:
-            node.add(frame)
-    out.print(root)
-    err.print(f"asyncio tasks: {f['asyncio_tasks_note']}")
-    print_artifacts(doc)
+        run.finish("complete", findings=dict(findings))
+    return {"command": "dump", **summary(run), "findings": findings}

@@ -1,10 +1,9 @@
-"""Bench reports: one analysis (summaries, budget status, comparison) rendered as markdown and HTML."""
+"""Bench reports: one analysis (profkit.bench.analysis) rendered as markdown and as HTML with plots."""
 
 from __future__ import annotations
 
 import io
 import time
-from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -13,38 +12,15 @@ matplotlib.use("Agg")  # files only, never a window
 
 import matplotlib.pyplot as plt
 import numpy as np
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from .compare import FASTER, NO_CHANGE, REGRESSION, SLOWER, SUITE_WIDE, Change
-from .stats import budget_status, summarise
-from .suites import SUITES
-
-_env = Environment(loader=FileSystemLoader(Path(__file__).resolve().parents[1] / "render" / "templates"),
-                   autoescape=select_autoescape(["html"]))
+from ..bench.compare import FASTER, NO_CHANGE, REGRESSION, SLOWER
+from ..gitinfo import Commit
+from ..results import InstructionChange
+from .jinja import template
 
 VERDICT_MARK = {FASTER: "faster", NO_CHANGE: "no change", SLOWER: "WARNING slower", REGRESSION: "REGRESSION"}
 # rich colour names for terminal tables
 VERDICT_COLOUR = {REGRESSION: "red", SLOWER: "yellow", FASTER: "green", NO_CHANGE: "white"}
-
-
-def analyse(result: dict[str, Any], budget: dict[str, dict[str, Any]], changes: list[Change] | None,
-            baseline_name: str | None) -> dict[str, Any]:
-    rows = []
-    by_op = {c.op: c for c in changes or []}
-    for i, op in enumerate(result["ops"]):
-        pooled = [x for w in result["samples_ns"][op] for x in w]
-        s = summarise(pooled, seed=i)
-        s["worker_p50_ms"] = [float(np.median(w)) / 1e6 for w in result["samples_ns"][op]]
-        suite = next((name for name, ops in SUITES.items() if op in ops), "")
-        rows.append({"op": op, "suite": suite, "summary": s, "budget": budget_status(s, budget.get(op)),
-                     "change": by_op[op].to_dict() if op in by_op else None,
-                     "recall": result.get("recall_at_10", {}).get(op)})
-    wide = by_op.get(SUITE_WIDE)
-    return {"result": result, "rows": rows, "baseline": baseline_name,
-            "suite_wide": wide.to_dict() if wide else None,
-            "over_budget": [r["op"] for r in rows if r["budget"]["status"] == "over"],
-            "regressions": [c.op for c in changes or [] if c.verdict == REGRESSION],
-            "warnings": [c.op for c in changes or [] if c.verdict == SLOWER]}
 
 
 def _ci(s: dict[str, Any], key: str) -> str:
@@ -168,5 +144,21 @@ def plots(a: dict[str, Any]) -> dict[str, str]:
 
 
 def html(a: dict[str, Any], *, title: str = "Benchmark report") -> str:
-    return _env.get_template("bench_report.html").render(a=a, title=title, plots=plots(a), md_table=markdown(a),
+    return template("bench_report.html").render(a=a, title=title, plots=plots(a), md_table=markdown(a),
                                                          verdict_mark=VERDICT_MARK)
+
+
+def instructions_markdown(result: dict[str, Any], changes: list[InstructionChange] | None, commit: Commit) -> str:
+    """``bench --mode instructions``: counts per call, and against a baseline when there is one."""
+    lines = [f"# Instruction counts (callgrind), commit `{commit.sha[:12]}`{' (dirty)' if commit.dirty else ''}", "",
+             "| operation | instructions per call |" + (" baseline | change | verdict |" if changes else ""),
+             "|---|---:|" + ("---:|---:|---|" if changes else "")]
+    by_op = {c["op"]: c for c in changes or []}
+    for op in result["ops"]:
+        row = f"| {op} | {result['instructions'][op]:,.0f} |"
+        if changes:
+            c = by_op.get(op)
+            row += (f" {c['baseline']:,.0f} | {c['change_pct']:+.2f} % | {VERDICT_MARK[c['verdict']]} |" if c
+                    else " | | not in baseline |")
+        lines.append(row)
+    return "\n".join(lines) + "\n"

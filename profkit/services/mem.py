@@ -5,22 +5,20 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
-import re
-import sysconfig
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-from rich.table import Table
 
 from ..backends import memray as backend
-from ..console import out
-from ..errors import ProfkitError, TargetError, UsageError
-from ..session import Options, emit_json, open_run, print_artifacts, progress, result
+from ..errors import PeakBudgetExceeded, TargetError
+from ..process import exit_problem, last_line, pid_alive
+from ..progress import SILENT, Reporter
+from ..results import MemFindings, MemResult
+from ..session import Options, open_run, summary
 from ..store import Run
 from ..targets import PythonProgram, Target, python_program, require_python_pid
 from ..tools import require, versions
+from ..units import human
 
 CAPTURE = "memray.bin"
 FLAMEGRAPH = "flamegraph.html"
@@ -32,44 +30,13 @@ TARGET_LOG = "target.log"
 RENDER_TIMEOUT = 1800.0
 
 
-class PeakBudgetExceeded(ProfkitError):
-    """The run itself worked; its peak memory is over the limit the user set (a gate for CI)."""
+def run_mem(opts: Options, *, native: bool, leaks: bool, peak_budget: str | None, budget: int | None, top: int,
+            reporter: Reporter = SILENT) -> MemResult:
+    """``budget`` is ``peak_budget`` in bytes (``units.parse_size``), checked while parsing the options.
 
-    exit_code = 6
-
-
-_SIZE = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)\s*(?:([kmgtp])(i)?)?b?$", re.IGNORECASE)
-_POWER = {"k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
-
-
-def parse_size(text: str) -> int:
-    """'512MB', '1.5GiB', '800k', '2000000' → bytes. k/M/G are powers of 1000, Ki/Mi/Gi of 1024."""
-    m = _SIZE.match(text.strip())
-    if not m:
-        raise UsageError(f"--peak-budget: cannot read {text!r} as a size; use e.g. 512MB, 1.5GiB or 800k "
-                         "(k, M, G = 1000; Ki, Mi, Gi = 1024)")
-    number, prefix, binary = m.groups()
-    unit: int = (1024 if binary else 1000) ** _POWER[prefix.lower()] if prefix else 1
-    value = round(float(number) * unit)
-    if value < 1:
-        raise UsageError(f"--peak-budget must be at least 1 byte, got {text!r}")
-    return value
-
-
-def human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
-
-
-def run_mem(opts: Options, *, native: bool, leaks: bool, peak_budget: str | None, top: int) -> dict[str, Any]:
-    # Everything that can be refused is refused before a run folder exists, so a bad invocation
-    # leaves the store exactly as it was.
-    budget = parse_size(peak_budget) if peak_budget is not None else None
-    if top < 1:
-        raise UsageError(f"--top must be at least 1, got {top}")
+    Everything that can be refused is refused before a run folder exists, so a bad invocation
+    leaves the store exactly as it was.
+    """
     require("memray")
     target = opts.target()
     flags = backend.Flags(native=native, leaks=leaks)
@@ -78,7 +45,7 @@ def run_mem(opts: Options, *, native: bool, leaks: bool, peak_budget: str | None
     if target.kind == "pid":
         assert target.pid is not None
         require_python_pid(target.pid)
-        with progress("memray: finding a debugger that can attach on this machine"):
+        with reporter.stage("memray: finding a debugger that can attach on this machine"):
             debugger = backend.choose_debugger()
     else:
         program = python_program(target, "memray")
@@ -86,14 +53,14 @@ def run_mem(opts: Options, *, native: bool, leaks: bool, peak_budget: str | None
     tool_versions = versions("memray", debugger) if debugger else versions("memray")
 
     with open_run("mem", opts, target, tools=tool_versions) as run:
-        with progress(f"memray: recording {target.label}") as tick:
+        with reporter.stage(f"memray: recording {target.label}") as tick:
             if debugger is not None:
                 assert target.pid is not None
                 problem, seconds = _attach(run, target.pid, flags, debugger, opts.duration, tick)
             else:
                 assert program is not None
                 problem, seconds = _record(run, program, flags, target, opts.duration)
-            running_after = backend.alive(target.pid) if target.pid is not None else None
+            running_after = pid_alive(target.pid) if target.pid is not None else None
             run.add(CAPTURE, "memray-bin")
             tick(f"memray: reading {CAPTURE}")
             report = backend.read_capture(run.path(CAPTURE), top=top, leaks=leaks, code=code, tick=tick)
@@ -109,28 +76,20 @@ def run_mem(opts: Options, *, native: bool, leaks: bool, peak_budget: str | None
         if running_after is not None:
             findings["target_running_after"] = running_after
         run.write_json(STATS, {**findings, "capture": report.metadata}, "stats-json")
-        run.conclude(findings, problem)
+        run.conclude(dict(findings), problem)
 
-    doc = result("mem", run, findings)
+    filed = summary(run)
+    doc: MemResult = {"command": "mem", "run": filed["run"], "folder": filed["folder"], "status": filed["status"],
+              "artifacts": filed["artifacts"], "findings": findings}
     if problem:
         doc["error"] = problem
-        _show(doc, opts)
-        raise TargetError(f"{problem}; what was recorded is in {run.folder} (marked partial)")
+        raise TargetError(f"{problem}; what was recorded is in {run.folder} (marked partial)", result=doc)
     if budget is not None and findings["peak_memory_bytes"] > budget:
         peak = findings["peak_memory_bytes"]
         doc["error"] = f"peak memory {human(peak)} exceeds budget {peak_budget}"
-        _show(doc, opts)
         raise PeakBudgetExceeded(f"peak memory {human(peak)} exceeds budget {peak_budget} "
-                                 f"({peak:,} > {budget:,} bytes); artifacts in {run.folder}")
+                                 f"({peak:,} > {budget:,} bytes); artifacts in {run.folder}", result=doc)
     return doc
-
-
-def _show(doc: dict[str, Any], opts: Options) -> None:
-    """The report still goes out when the command then fails, so a CI gate gets both."""
-    if opts.as_json:
-        emit_json(doc)
-    else:
-        render(doc)
 
 
 def _user_roots(target: Target) -> list[Path]:
@@ -147,22 +106,16 @@ def _user_roots(target: Target) -> list[Path]:
 def _record(run: Run, program: PythonProgram, flags: backend.Flags, target: Target,
             duration: float) -> tuple[str | None, float]:
     """memray run on a child; (what went wrong with the target or None, seconds recorded)."""
-    # A scenario stops by itself after --duration; a command runs to its end. The timeout only
-    # guards against a child that never ends.
-    timeout = duration * 3 + 120 if target.kind == "scenario" else 24 * 3600.0
     started = time.monotonic()
-    proc = backend.record(run.path(CAPTURE), program, flags, timeout=timeout)
+    proc = backend.record(run.path(CAPTURE), program, flags, timeout=target.timeout(duration))
     seconds = time.monotonic() - started
     if proc.stdout.strip() or proc.stderr.strip():
         run.write(TARGET_LOG, (proc.stdout + proc.stderr).encode(), "log")
-    problem: str | None = None
-    if proc.returncode != 0:
-        detail = backend.last_line(proc.stderr)
-        problem = f"the profiled program exited with code {proc.returncode}" + (f" ({detail})" if detail else "")
+    problem = exit_problem(proc.returncode, last_line(proc.stderr))
     capture = run.path(CAPTURE)
     if not capture.is_file() or capture.stat().st_size == 0:
         raise TargetError(problem or f"memray wrote no capture for {target.label}: "
-                                     f"{backend.last_line(proc.stderr) or f'exit code {proc.returncode}'}")
+                                     f"{last_line(proc.stderr) or f'exit code {proc.returncode}'}")
     return problem, seconds
 
 
@@ -204,8 +157,8 @@ def _attach(run: Run, pid: int, flags: backend.Flags, debugger: str, duration: f
 
 
 def _findings(report: backend.CaptureReport, target: Target, flags: backend.Flags, seconds: float,
-              budget_text: str | None, budget: int | None) -> dict[str, Any]:
-    findings: dict[str, Any] = {
+              budget_text: str | None, budget: int | None) -> MemFindings:
+    findings: MemFindings = {
         "mode": "attach" if target.kind == "pid" else "run",
         "seconds_recorded": round(seconds, 3),
         "native": flags.native,
@@ -226,54 +179,3 @@ def _findings(report: backend.CaptureReport, target: Target, flags: backend.Flag
                               "exceeded": report.peak_memory_bytes > budget,
                               "headroom_bytes": budget - report.peak_memory_bytes}
     return findings
-
-
-_STDLIB = sysconfig.get_paths()["stdlib"].rstrip("/") + "/"
-
-
-def _where(row: dict[str, Any]) -> str:
-    file = str(row["file"])
-    if file.startswith("/"):
-        cwd = os.getcwd().rstrip("/") + "/"
-        if file.startswith(cwd):
-            file = file[len(cwd):]
-        elif "/site-packages/" in file:
-            file = "site-packages/" + file.split("/site-packages/", 1)[1]
-        elif file.startswith(_STDLIB):
-            file = "stdlib/" + file[len(_STDLIB):]
-    return f"{file}:{row['line']}"
-
-
-def render(doc: dict[str, Any]) -> None:
-    f = doc["findings"]
-    out.print(f"[bold]peak memory[/] {human(f['peak_memory_bytes'])}   [bold]allocated[/] "
-              f"{human(f['total_allocated_bytes'])} in {f['total_allocations']:,} allocations   "
-              f"({f['mode']}, {f['seconds_recorded']:.1f} s, allocator {f['python_allocator']})", highlight=False)
-    for key, title in (("top_functions", "top allocating functions (bytes allocated in total)"),
-                       ("peak_functions", "memory held at the peak, by function")):
-        table = Table(title=title)
-        for col in ("function", "where", "bytes", "allocations"):
-            table.add_column(col, justify="right" if col in ("bytes", "allocations") else "left")
-        for row in f[key]:
-            # Rows with no user code anywhere in their stack (interpreter start-up, imports) are dimmed.
-            table.add_row(str(row["function"]), _where(row), human(row["bytes"]), f"{row['count']:,}",
-                          style=None if row["user_code"] else "dim")
-        out.print(table)
-    if "leaks" in f:
-        if f["leaks"]:
-            table = Table(title=f"never freed — {human(f['leaked_bytes_total'])} in total")
-            for col in ("function", "where", "leaked", "share", "allocations"):
-                table.add_column(col, justify="left" if col in ("function", "where") else "right")
-            for row in f["leaks"]:
-                table.add_row(str(row["function"]), _where(row), human(row["bytes"]), f"{row['share']:.0%}",
-                              f"{row['count']:,}")
-            out.print(table)
-        else:
-            floor = f["leak_threshold"]
-            out.print(f"no leaks: no function kept {human(floor['min_bytes'])} and {floor['min_share']:.0%} of the "
-                      f"{human(f['leaked_bytes_total'] or 0)} never freed", highlight=False)
-    if f.get("budget"):
-        b = f["budget"]
-        verdict = "[red]over[/]" if b["exceeded"] else "[green]within[/]"
-        out.print(f"peak {human(f['peak_memory_bytes'])} is {verdict} the budget {b['limit']}", highlight=False)
-    print_artifacts(doc)

@@ -1,3 +1,0 @@
-"""One module per CLI command; each exposes a plain function that tests can call directly."""
-
-from __future__ import annotations

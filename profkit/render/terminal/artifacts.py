@@ -1,0 +1,14 @@
+"""Where a run's artifacts went, said on stderr after every profiling command."""
+
+from __future__ import annotations
+
+from ...console import err
+from ...results import RunSummary
+
+
+def print_artifacts(doc: RunSummary) -> None:
+    status = doc["status"]
+    colour = "green" if status == "complete" else "yellow"
+    err.print(f"[{colour}]{status}[/]: artifacts in [bold]{doc['folder']}[/]")
+    for a in doc["artifacts"]:
+        err.print(f"  {a['kind']:<18} {a['path']}", highlight=False)

@@ -1,0 +1,395 @@
+"""The declared shape of every command's result document.
+
+A service returns one of these; ``--json`` prints it as it is and the renderers read it, so a key
+is named once, here, and mypy checks every reader. They are TypedDicts rather than classes because
+the document *is* the JSON interface that scripts and CI read: keys never change silently (a
+renamed key goes into the README's changelog).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NotRequired, TypedDict
+
+# -- the artifact store ------------------------------------------------------------------------------
+
+
+class ArtifactDoc(TypedDict):
+    path: str  # absolute in a result document, relative to the run folder in a manifest
+    kind: str
+    size: int
+    sha256: str
+
+
+class RunSummary(TypedDict):
+    """What every profiling command's result says about the run it filed."""
+
+    run: str
+    folder: str
+    status: str
+    artifacts: list[ArtifactDoc]
+
+
+# -- flame ---------------------------------------------------------------------------------------------
+
+
+class FunctionSamples(TypedDict):
+    function: str
+    file: str
+    own_samples: int
+    total_samples: int
+    own_pct: float
+    total_pct: float
+
+
+class FlameFindings(TypedDict):
+    samples: int
+    rate_hz: int
+    top_functions: list[FunctionSamples]
+    top_by_total: list[FunctionSamples]
+
+
+class FlameResult(RunSummary):
+    command: str
+    findings: FlameFindings
+    error: NotRequired[str]
+
+
+# -- mem -----------------------------------------------------------------------------------------------
+
+
+class AllocationSite(TypedDict):
+    function: str
+    file: str
+    line: int
+    bytes: int
+    count: int
+    user_code: bool
+    share: NotRequired[float]  # leaks only: this site's share of all bytes never freed
+
+
+class PeakBudget(TypedDict):
+    limit: str | None
+    limit_bytes: int
+    exceeded: bool
+    headroom_bytes: int
+
+
+class LeakThreshold(TypedDict):
+    min_bytes: int
+    min_share: float
+
+
+class MemFindings(TypedDict):
+    mode: str  # "run" or "attach"
+    seconds_recorded: float
+    native: bool
+    python_allocator: str
+    peak_memory_bytes: int
+    total_allocated_bytes: int
+    total_allocations: int
+    top_functions: list[AllocationSite]
+    peak_functions: list[AllocationSite]
+    budget: PeakBudget | None
+    leaks: NotRequired[list[AllocationSite]]
+    leaked_bytes_total: NotRequired[int | None]
+    leak_threshold: NotRequired[LeakThreshold]
+    target_running_after: NotRequired[bool]
+
+
+class MemResult(RunSummary):
+    command: str
+    findings: MemFindings
+    error: NotRequired[str]
+
+
+# -- async ---------------------------------------------------------------------------------------------
+
+
+class CoroutineRow(TypedDict, total=False):
+    """A row of yappi_runner's coroutine table (see profkit.backends.yappi_runner.build_table)."""
+
+    name: str
+    file: str
+    line: int
+    origin: str  # "program", "stdlib" or "profiler"
+    entry: bool
+    calls: int
+    wall_ms: float | None
+    cpu_ms: float | None
+    steps: int | None
+    max_step_ms: float | None
+    max_step_cpu_ms: float | None
+    cpu_blocking_steps: int
+    stalled_steps: int
+    blocking: bool
+    stalled: bool
+
+
+class LoopFlag(TypedDict):
+    name: str
+    kind: str  # "coroutine" or "callback"
+    file: str
+    line: int
+    steps: int
+    max_step_cpu_ms: float
+    max_step_ms: float
+    cpu_blocking_steps: int
+    stalled_steps: int
+    cpu_ms: float
+
+
+class YappiFunction(TypedDict):
+    function: str
+    file: str
+    line: int
+    calls: int
+    wall_ms: float
+    own_wall_ms: float
+
+
+class ProgramEnd(TypedDict):
+    exit_code: int
+    failure: str | None
+    elapsed_s: float
+
+
+class AsyncFindings(TypedDict):
+    clock: str
+    block_threshold_ms: float
+    loop_steps: int
+    coroutines: list[CoroutineRow]
+    entry: list[CoroutineRow]
+    blocking: list[LoopFlag]
+    stalled: list[LoopFlag]
+    top_functions: list[YappiFunction]
+    program: ProgramEnd
+    note: NotRequired[str]
+
+
+class AsyncResult(RunSummary):
+    command: str
+    findings: AsyncFindings
+
+
+# -- lines ---------------------------------------------------------------------------------------------
+
+
+class LineView(TypedDict):
+    file: str
+    line: int
+    source: str
+    cpu_python_pct: float
+    cpu_native_pct: float
+    cpu_system_pct: float
+    peak_mb: float
+    avg_mb: float
+    alloc_mb: float
+    alloc_pct: float
+    copy_mb_s: float
+    cpu_pct: float
+    short: str  # the file relative to the folder the profiled files share
+    key: str  # "file:line"
+
+
+class FootprintAt(TypedDict):
+    file: str
+    line: int | None
+
+
+class FileCpu(TypedDict):
+    file: str
+    cpu_pct: float
+
+
+class LinesFindings(TypedDict):
+    elapsed_s: float
+    max_footprint_mb: float
+    max_footprint_at: FootprintAt | None
+    files: list[FileCpu]
+    top_cpu: list[LineView]
+    top_memory: list[LineView]
+    program_failure: NotRequired[str]
+
+
+class LinesResult(RunSummary):
+    command: str
+    findings: LinesFindings
+
+
+# -- dump ----------------------------------------------------------------------------------------------
+
+
+class ThreadStack(TypedDict):
+    id: int | None
+    name: str | None
+    idle: bool | None
+    owns_gil: bool | None
+    frames: list[str]
+
+
+class DumpFindings(TypedDict):
+    pid: int
+    python: str | None
+    threads: list[ThreadStack]
+    asyncio_tasks: list[dict[str, Any]] | None
+    asyncio_tasks_note: str
+
+
+class DumpResult(RunSummary):
+    command: str
+    findings: DumpFindings
+
+
+# -- doctor --------------------------------------------------------------------------------------------
+
+
+class Check(TypedDict):
+    check: str
+    ok: bool
+    detail: str
+    required: bool
+
+
+class DoctorTarget(TypedDict):
+    pid: int
+    executable: str | None
+    python: str | None
+
+
+class DoctorResult(TypedDict):
+    command: str
+    ok: bool
+    python: str
+    checks: list[Check]
+    target: DoctorTarget | None
+
+
+# -- runs / gc -----------------------------------------------------------------------------------------
+
+
+class RunListing(TypedDict):
+    run: str
+    command: str | None
+    status: str | None
+    started_at: float | None
+    target: dict[str, Any] | None
+    artifacts: int
+    folder: str
+
+
+class RunsResult(TypedDict):
+    command: str
+    store: str
+    runs: list[RunListing]
+
+
+class GcResult(TypedDict):
+    command: str
+    store: str
+    keep: int
+    dry_run: bool
+    removed: list[str]
+
+
+# -- load / ci -----------------------------------------------------------------------------------------
+
+# The load report is produced by the engine's own load generator (agentmem.workload), which knows
+# nothing of profkit; its keys are documented there and read here as a mapping.
+LoadReport = dict[str, Any]
+
+
+class CiResult(TypedDict):
+    folder: str
+    load: LoadReport
+    flame: FlameResult | None
+    flame_error: str | None
+
+
+# -- bench / regress -----------------------------------------------------------------------------------
+
+
+class ChangeDoc(TypedDict):
+    op: str
+    verdict: str
+    change_pct: float
+    ci95_pct: list[float]
+    p_value: float
+    baseline_p50_ms: float
+    current_p50_ms: float
+
+
+class BenchOperation(TypedDict):
+    op: str
+    suite: str
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    mean_ms: float
+    stddev_ms: float
+    outliers: dict[str, int]
+    budget: str
+    budget_checks: dict[str, dict[str, Any]]
+    change: ChangeDoc | None
+
+
+class BenchReports(TypedDict, total=False):
+    markdown: str
+    html: str
+    json: str
+
+
+class BenchResult(TypedDict):
+    command: str
+    reports: BenchReports
+    run: str
+    folder: str
+    baseline: str | None
+    saved_baseline: str | None
+    duration_s: float
+    config: dict[str, Any]
+    recall_at_10: dict[str, float]
+    operations: list[BenchOperation]
+    over_budget: list[str]
+    regressions: list[str]
+    warnings: list[str]
+
+
+class InstructionChange(TypedDict):
+    op: str
+    baseline: float
+    current: float
+    change_pct: float
+    verdict: str
+
+
+class InstructionsResult(TypedDict):
+    command: str
+    mode: str
+    reports: BenchReports
+    run: str
+    folder: str
+    baseline: str | None
+    saved_baseline: str | None
+    duration_s: float
+    instructions: dict[str, float]
+    changes: list[InstructionChange] | None
+    regressions: list[str]
+    warnings: list[str]
+
+
+class RegressSide(TypedDict):
+    ref: str
+    commit: str
+    dirty: NotRequired[bool]
+
+
+class RegressResult(TypedDict):
+    command: str
+    base: RegressSide
+    head: RegressSide
+    report: str
+    changes: list[ChangeDoc]
+    verdict: str
+    regressions: list[str]
+    warnings: list[str]
+    seconds: float
