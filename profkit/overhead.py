@@ -20,10 +20,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .backends import memray, pyspy, scalene
 from .process import run
+from .targets import PythonProgram
 from .tools import require
 
 TARGETS = {"flame": 1.05, "mem": 2.0}
+
+
+SCENARIO_MODULE = "agentmem.workload.run"
 
 
 def scenario_args(ops: int) -> list[str]:
@@ -31,27 +36,26 @@ def scenario_args(ops: int) -> list[str]:
             "--seed-per-tenant", "100", "--seed", "7"]
 
 
-def mode_argv(mode: str, ops: int, work: Path) -> list[str]:
-    args = scenario_args(ops)
-    module = [sys.executable, "-m", "agentmem.workload.run", *args]
+def mode_run(mode: str, ops: int, work: Path) -> tuple[list[str], dict[str, str] | None]:
+    """The argv (and environment) of one mode, built by the backend that profkit's command uses."""
+    program = PythonProgram(None, SCENARIO_MODULE, tuple(scenario_args(ops)))
+    plain = [sys.executable, "-m", SCENARIO_MODULE, *program.args]
     if mode == "baseline":
-        return module
+        return plain, None
     if mode == "flame":
-        return [*require("py-spy").argv(), "record", "--format", "raw", "--rate", "100",
-                "--output", str(work / "flame.collapsed"), "--", *module]
+        return pyspy.record_argv(work / "flame.collapsed", pyspy.RecordFlags(rate=100), pid=None, argv=plain,
+                                 duration=None), None
     if mode == "mem":
-        return [*require("memray").argv(), "run", "--quiet", "--force", "--output", str(work / "mem.bin"),
-                "-m", "agentmem.workload.run", *args]
+        return memray.run_argv(work / "mem.bin", program, memray.Flags()), None
     if mode == "async":
         require("yappi")
+        from .backends import yappi_runner
+
         (work / "yappi").mkdir()
-        return [sys.executable, "-m", "profkit.backends.yappi_runner", "--out", str(work / "yappi"),
-                "--block-threshold-ms", "10", "--module", "agentmem.workload.run", "--", *args]
+        return yappi_runner.argv(work / "yappi", program, block_threshold_ms=10), None
     if mode == "lines":
-        script = work / "scenario_main.py"
-        script.write_text("import runpy\nrunpy.run_module('agentmem.workload.run', run_name='__main__')\n")
-        return [*require("scalene").argv(), "run", "--outfile", str(work / "scalene.json"), str(script),
-                "---", *args]
+        (work / "tmp").mkdir()
+        return scalene.record_argv(work / "scalene.json", program, cwd=Path.cwd()), scalene.record_env(work / "tmp")
     raise KeyError(mode)
 
 
@@ -71,7 +75,8 @@ def measure(modes: list[str], ops: int, repeats: int, progress: bool = True) -> 
             for mode in order:
                 work = Path(tmp) / f"{mode}-{r}"
                 work.mkdir()
-                proc = run(mode_argv(mode, ops, work), timeout=1800)
+                argv, env = mode_run(mode, ops, work)
+                proc = run(argv, timeout=1800, env=env)
                 if proc.returncode != 0:
                     raise RuntimeError(f"{mode} failed ({proc.returncode}): {proc.stderr[-500:]}")
                 times[mode].append(_scenario_seconds(proc.stdout))

@@ -79,12 +79,8 @@ def program_path(program: PythonProgram, cwd: Path) -> Path | None:
     return Path(spec.origin).parent if spec.origin else None
 
 
-def record(out_json: Path, program: PythonProgram, *, cwd: Path, tmpdir: Path, timeout: float) -> Completed:
-    """Run the program under ``scalene run``, profile into ``out_json``.
-
-    scalene 2.4 leaves a ``scalene*`` folder of python aliases behind in the temp dir on every run;
-    ``tmpdir`` (a folder the caller removes afterwards) becomes the child's TMPDIR so none pile up.
-    """
+def record_argv(out_json: Path, program: PythonProgram, *, cwd: Path) -> list[str]:
+    """``scalene run`` of the program, profiling into ``out_json``."""
     cmd = [*require("scalene").argv(), "run", "--outfile", str(out_json)]
     folder = program_path(program, cwd)
     if folder is not None:
@@ -92,7 +88,18 @@ def record(out_json: Path, program: PythonProgram, *, cwd: Path, tmpdir: Path, t
     cmd += ["-m", program.module] if program.module is not None else [str(program.script)]
     if program.args:
         cmd += ["---", *program.args]
-    return run(cmd, timeout=timeout, cwd=cwd, env=child_env(TMPDIR=str(tmpdir)))
+    return cmd
+
+
+def record_env(tmpdir: Path) -> dict[str, str]:
+    """scalene 2.4 leaves a ``scalene*`` folder of python aliases behind in the temp dir on every run;
+    ``tmpdir`` (a folder the caller removes afterwards) becomes the child's TMPDIR so none pile up."""
+    return child_env(TMPDIR=str(tmpdir))
+
+
+def record(out_json: Path, program: PythonProgram, *, cwd: Path, tmpdir: Path, timeout: float) -> Completed:
+    """Run the program under ``scalene run``, profile into ``out_json``; see :func:`record_env` for ``tmpdir``."""
+    return run(record_argv(out_json, program, cwd=cwd), timeout=timeout, cwd=cwd, env=record_env(tmpdir))
 
 
 def too_short(proc: Completed) -> bool:
