@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -20,9 +21,11 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 try:  # typer 0.2x carries its own copy of click, whose errors are not click's
+    from typer._click.exceptions import BadParameter as ParseBadParameter
     from typer._click.exceptions import NoArgsIsHelpError
     from typer._click.exceptions import UsageError as ParseError
 except ImportError:  # pragma: no cover - older typer parses with click itself
+    from click.exceptions import BadParameter as ParseBadParameter  # type: ignore[assignment,unused-ignore]
     from click.exceptions import NoArgsIsHelpError  # type: ignore[assignment,no-redef,attr-defined,unused-ignore]
     from click.exceptions import UsageError as ParseError  # type: ignore[assignment,unused-ignore]
 
@@ -49,7 +52,7 @@ def _positive(text: str | float) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a number") from None
+        raise typer.BadParameter(f"must be a number, got {text!r}") from None
     if not 0 < value < float("inf"):
         raise typer.BadParameter(f"must be a positive number, got {text}")
     return value
@@ -218,13 +221,15 @@ def flame(
                                             gil=gil, nonblocking=nonblocking, top=top, reporter=_reporter(as_json)))
 
 
-def _size(text: str) -> int:
+def _size(text: str) -> str:
+    """A size such as 512MB, checked while parsing; the text is kept, for messages."""
     from .units import parse_size
 
     try:
-        return parse_size(text)
+        parse_size(text)
     except UsageError as exc:
-        raise typer.BadParameter(str(exc).removeprefix("--peak-budget: "), param_hint="'--peak-budget'") from None
+        raise typer.BadParameter(str(exc).removeprefix("--peak-budget: ").removeprefix("--peak-budget ")) from None
+    return text
 
 
 @app.command()
@@ -235,7 +240,8 @@ def mem(
     duration: Duration = 10.0,
     native: Annotated[bool, typer.Option("--native", help="Record native (C) frames too.")] = False,
     leaks: Annotated[bool, typer.Option("--leaks", help="Name functions whose allocations were never freed.")] = False,
-    peak_budget: Annotated[str | None, typer.Option(help="Fail when peak memory exceeds this, e.g. 512MB.")] = None,
+    peak_budget: Annotated[str | None, typer.Option(help="Fail when peak memory exceeds this, e.g. 512MB.",
+                                                    parser=_size)] = None,
     top: Top = 15,
     store: Store = DEFAULT_STORE,
     as_json: Json = False,
@@ -243,8 +249,9 @@ def mem(
     """Memory with memray: HTML flamegraph, peak/total/count stats, allocation table, leaks."""
     from .render.terminal.mem import show
     from .services.mem import run_mem
+    from .units import parse_size
 
-    budget = _size(peak_budget) if peak_budget is not None else None
+    budget = parse_size(peak_budget) if peak_budget is not None else None
     opts = _options(ctx, scenario, pid, duration, store, as_json)
     _Shown(as_json, show)(lambda: run_mem(opts, native=native, leaks=leaks, peak_budget=peak_budget, budget=budget,
                                           top=top, reporter=_reporter(as_json)))
@@ -424,11 +431,22 @@ def regress(
 # -- entry point ---------------------------------------------------------------------------------------
 
 
+# typer checks min= / max= with pydantic, whose words are not a command line's.
+_BOUNDS = ((re.compile(r"Input should be greater than or equal to (\S+)"), r"must be at least \1"),
+           (re.compile(r"Input should be less than or equal to (\S+)"), r"must be at most \1"),
+           (re.compile(r"Input should be a valid (\w+).*"), r"must be an \1"))
+
+
 def _usage_line(exc: ParseError) -> str:
-    """click's usage error as one line that names the command to ask for help."""
+    """click's usage error as one line: the option, what is wrong with it, where help is."""
     name = exc.ctx.command_path if exc.ctx is not None else "profkit"
-    message = exc.format_message().replace("\n", " ")
-    return f"{message} (see {name} --help)"
+    param = getattr(exc, "param", None)
+    if isinstance(exc, ParseBadParameter) and param is not None and getattr(param, "opts", None):
+        message = exc.message
+        for pattern, words in _BOUNDS:
+            message = pattern.sub(words, message)
+        return f"{max(param.opts, key=len)} {message} (see {name} --help)"
+    return f"{exc.format_message()} (see {name} --help)".replace("\n", " ")
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ import msgspec
 import numpy as np
 
 from .errors import IncompatibleDatabase, InvalidInput, PoolTimeout
-from .models import Memory, Relation, Tenant
+from .models import Memory, Tenant
 
 SCHEMA_VERSION = 1
 
@@ -449,10 +449,6 @@ class MemoryRepository:
         with self.pool.connection() as conn:
             row = conn.execute("PRAGMA integrity_check").fetchone()
         return str(row[0])
-
-
-def relation(src: Row, dst: Row, rel_type: str, weight: float) -> Relation:
-    return Relation(source_id=src.memory.id, target_id=dst.memory.id, type=rel_type, weight=weight)
 
 
 def database_path(path: str | Path) -> str:

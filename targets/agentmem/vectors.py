@@ -225,12 +225,6 @@ class Partition:
             time.sleep(0)
         return done
 
-    def pending(self) -> int:
-        with self._lock:
-            if self.hnsw is None:
-                return 1 if self.buffer.n >= self._threshold else 0
-            return self.buffer.n + len(self.stale)
-
     def adopt(self, index: Index) -> None:
         with self._lock:
             self.hnsw = index
