@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 VENV=${PROFKIT_VENV:-.venv}
+LOCK=constraints.txt
 
 as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
@@ -40,8 +41,24 @@ setup() {
         fi
         "$py" -m venv "$VENV"
     fi
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev]"
+    install_locked
+}
+
+# Every version installed, pip and the build backend (setuptools) included, is pinned in
+# constraints.txt (the lock, see README). pip's own output goes to a log that is shown only when the
+# install fails; on success two lines say what happened and how long it took.
+install_locked() {
+    local log=$VENV/dev-install.log start=$SECONDS pip=("$VENV/bin/python" -m pip)
+    local opts=(--disable-pip-version-check --progress-bar off -c "$LOCK")
+    echo "dev.sh: installing dependencies (locked: $LOCK) into $VENV ..." >&2
+    # First the locked pip: it is the one that knows --build-constraint (pip >= 25.3).
+    if ! { "${pip[@]}" install "${opts[@]}" --upgrade pip \
+            && "${pip[@]}" install "${opts[@]}" --build-constraint "$LOCK" -e ".[dev]"; } >"$log" 2>&1; then
+        echo "dev.sh: installing dependencies failed; the end of pip's log ($log):" >&2
+        tail -n 40 "$log" >&2
+        exit 1
+    fi
+    echo "dev.sh: done in $((SECONDS - start)) s" >&2
 }
 
 # The suite drives a real Prometheus server. Debian's package is unpacked into .tools/ rather than
