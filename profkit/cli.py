@@ -131,20 +131,28 @@ def _options(ctx: typer.Context, scenario: str | None, pid: int | None, duration
 # -- the engine ----------------------------------------------------------------------------------------
 
 
+def _warn_if_exposed(host: str) -> str:
+    """Said while parsing, before anything else can fail: the user asked for more than loopback."""
+    from .services.serve import is_loopback
+
+    if not is_loopback(host):
+        err.print(f"[bold red]WARNING:[/] the engine will listen on [bold]{host}[/]: reachable from other machines, "
+                  "with no authentication. Use --host 127.0.0.1 unless you mean it.")
+    return host
+
+
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Bind address. Anything but loopback exposes the engine.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Bind address. Anything but loopback exposes the engine.",
+                                      callback=_warn_if_exposed)] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8080,
     db: Annotated[Path, typer.Option(help="SQLite database file (created if missing).")] = Path("agentmem.db"),
     embedder: Annotated[str, typer.Option(help="'hashing' (default, local) or 'st:<local model>'.")] = "hashing",
     llm_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL for fact extraction.")] = None,
 ) -> None:
     """Start the bundled agent-memory engine (HTTP, WebSocket, Prometheus /metrics)."""
-    from .services.serve import is_loopback, run_serve
+    from .services.serve import run_serve
 
-    if not is_loopback(host):
-        err.print(f"[bold red]WARNING:[/] the engine will listen on [bold]{host}[/]: reachable from other machines, "
-                  "with no authentication. Use --host 127.0.0.1 unless you mean it.")
     err.print(f"agentmem on [bold]http://{host}:{port}[/]  metrics: http://{host}:{port}/metrics  "
               f"API: http://{host}:{port}/openapi.json  db: {db}")
     run_serve(host=host, port=port, db=db, embedder=embedder, llm_url=llm_url)
@@ -385,7 +393,8 @@ def bench(
     baseline: Annotated[str | None, typer.Option(help="Compare with this saved baseline.")] = None,
     baselines_dir: Annotated[Path | None, typer.Option(help="Where baselines live (default STORE/baselines).")] = None,
     reports: Annotated[Path, typer.Option(help="Folder for benchmark_<time>.md/.html/.json.")] = Path("reports"),
-    budget: Annotated[Path | None, typer.Option(help="Budget TOML (default targets/perf-budget.toml).")] = None,
+    budget: Annotated[Path | None, typer.Option(
+        help="Budget TOML (default: the engine's own, agentmem/perf-budget.toml in the package).")] = None,
     inject: Annotated[list[str] | None, typer.Option(
         help="OP=FACTOR: multiply an operation's recorded times, to see the regression gate fire.")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (default 10, quick 8).", min=1)] = None,

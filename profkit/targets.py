@@ -142,14 +142,17 @@ def require_python_pid(pid: int, *, supported: Versions = ((3, 7), (3, 14))) -> 
 
 @dataclass(frozen=True)
 class PythonProgram:
-    """``python SCRIPT ARGS`` or ``python -m MODULE ARGS``, for tools that run code in process."""
+    """``python SCRIPT ARGS``, ``python -m MODULE ARGS`` or ``python -c CODE ARGS``, for tools that run
+    code in process."""
 
     script: str | None
     module: str | None
     args: tuple[str, ...]
+    code: str | None = None
 
 
-def python_program(target: Target, tool: str) -> PythonProgram:
+def python_program(target: Target, tool: str, *, code_ok: bool = False) -> PythonProgram:
+    """The Python program of a command target; ``code_ok`` when the tool can run ``-c CODE`` too."""
     if target.kind == "pid":
         raise UsageError(f"{tool} cannot attach to a running process; give a scenario or -- python SCRIPT")
     argv = list(target.argv)
@@ -157,8 +160,15 @@ def python_program(target: Target, tool: str) -> PythonProgram:
         raise UsageError(f"{tool} runs Python programs in process: give -- python SCRIPT ARGS or "
                          f"-- python -m MODULE ARGS (got {' '.join(argv) or 'nothing'})")
     rest = argv[1:]
-    while rest and rest[0].startswith("-") and rest[0] not in ("-m",):
+    while rest and rest[0].startswith("-") and rest[0] not in ("-m", "-c"):
         rest = rest[1:]  # interpreter flags such as -u or -X dev do not matter here
+    if rest[:1] == ["-c"]:
+        if len(rest) < 2:
+            raise UsageError("-c needs the code to run")
+        if not code_ok:
+            raise UsageError(f"{tool} runs a script or a module, not -c CODE: put the code in a file and give "
+                             "-- python FILE")
+        return PythonProgram(None, None, tuple(rest[2:]), code=rest[1])
     if rest[:1] == ["-m"]:
         if len(rest) < 2:
             raise UsageError("-m needs a module name")

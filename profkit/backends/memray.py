@@ -55,12 +55,14 @@ class Flags:
 
 
 def run_argv(capture: Path, program: PythonProgram, flags: Flags) -> list[str]:
-    """``python -m memray run ... -o FILE (SCRIPT | -m MODULE) ARGS``."""
+    """``python -m memray run ... -o FILE (SCRIPT | -m MODULE | -c CODE) ARGS``."""
     cmd = [*require("memray").argv(), "run", "--quiet", "--output", str(capture)]
     if flags.native:
         cmd.append("--native")
     if program.module is not None:
         return [*cmd, "-m", program.module, *program.args]
+    if program.code is not None:
+        return [*cmd, "-c", program.code, *program.args]
     assert program.script is not None
     return [*cmd, program.script, *program.args]
 

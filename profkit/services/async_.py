@@ -52,7 +52,7 @@ def run_async(opts: Options, *, block_threshold_ms: float, top: int, reporter: R
         run_.conclude(dict(findings), problem)
     doc: AsyncResult = {"command": "async", **summary(run_), "findings": findings}
     if problem:
-        raise TargetError(f"{problem}; what was profiled is in {run_.folder} (marked partial)", result=doc)
+        raise TargetError(f"{problem}; what was profiled is in {run_.folder} (marked partial)")
     return doc
 
 

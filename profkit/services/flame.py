@@ -59,5 +59,5 @@ def run_flame(opts: Options, *, rate: int, native: bool, subprocesses: bool, idl
               "artifacts": filed["artifacts"], "findings": findings}
     if problem:
         doc["error"] = problem
-        raise TargetError(problem + f"; what was sampled is in {run.folder} (marked partial)", result=doc)
+        raise TargetError(problem + f"; what was sampled is in {run.folder} (marked partial)")
     return doc

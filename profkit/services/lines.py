@@ -61,7 +61,7 @@ def run_lines(opts: Options, *, top: int, reporter: Reporter = SILENT) -> LinesR
             run_.conclude(dict(findings), problem)
     doc: LinesResult = {"command": "lines", **summary(run_), "findings": findings}
     if problem:
-        raise TargetError(f"{problem}; what was profiled is in {run_.folder} (marked partial)", result=doc)
+        raise TargetError(f"{problem}; what was profiled is in {run_.folder} (marked partial)")
     return doc
 
 

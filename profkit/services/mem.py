@@ -48,7 +48,7 @@ def run_mem(opts: Options, *, native: bool, leaks: bool, peak_budget: str | None
         with reporter.stage("memray: finding a debugger that can attach on this machine"):
             debugger = backend.choose_debugger()
     else:
-        program = python_program(target, "memray")
+        program = python_program(target, "memray", code_ok=True)
     code = backend.CodeFilter(_user_roots(target))
     tool_versions = versions("memray", debugger) if debugger else versions("memray")
 
