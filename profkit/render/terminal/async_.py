@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
+
 from ...console import err, out
 from ...results import AsyncResult, LoopFlag
 from .artifacts import print_artifacts
-from .tables import compact, key_column, name_column, new_table, number_column, text_column
+from .tables import compact, key_column, located, new_table, number_column, text_column
 
 
 def _place(flag: LoopFlag) -> str:
@@ -16,10 +18,10 @@ def _place(flag: LoopFlag) -> str:
 
 def show(doc: AsyncResult) -> None:
     f = doc["findings"]
-    table = new_table(f"coroutines by wall time (yappi, {f['clock']} clock; "
+    table = new_table(f"coroutines by wall time, in ms (yappi, {f['clock']} clock; "
                       f"blocking = one step over {f['block_threshold_ms']:g} ms of CPU)")
     key_column(table, "coroutine")
-    for col in ("calls", "wall ms", "cpu ms", "steps", "max step ms", "max cpu ms"):
+    for col in ("calls", "wall", "cpu", "steps", "max step", "max cpu"):
         number_column(table, col)
     text_column(table, "flag")
     blocking = {(b["file"], b["line"]) for b in f["blocking"]}
@@ -27,8 +29,8 @@ def show(doc: AsyncResult) -> None:
     for r in f["coroutines"]:
         place = (r.get("file"), r.get("line"))
         flag = "[red]blocks loop[/]" if place in blocking else "[yellow]stalls loop[/]" if place in stalled else ""
-        table.add_row(str(r.get("name")), compact(r.get("calls")), compact(r.get("wall_ms")), compact(r.get("cpu_ms")),
-                      compact(r.get("steps")), compact(r.get("max_step_ms")), compact(r.get("max_step_cpu_ms")), flag)
+        numbers = [compact(r.get(k)) for k in ("calls", "wall_ms", "cpu_ms", "steps", "max_step_ms", "max_step_cpu_ms")]
+        table.add_row(escape(str(r.get("name"))), *numbers, flag)
     out.print(table)
     for b in f["blocking"]:
         out.print(f"[red]blocks the loop:[/] {b['kind']} {b['name']} ({_place(b)}): "
@@ -40,13 +42,12 @@ def show(doc: AsyncResult) -> None:
                   f"blocking I/O or waiting for the GIL), the longest {b['max_step_ms']:.1f} ms", highlight=False)
     if f.get("note"):
         err.print(f"[yellow]note:[/] {f['note']}")
-    funcs = new_table("functions by total wall time")
+    funcs = new_table("functions by total wall time, in ms")
     key_column(funcs, "function")
-    name_column(funcs, "file")
-    for col in ("calls", "wall ms", "own wall ms"):
+    for col in ("calls", "wall", "own wall"):
         number_column(funcs, col)
     for fn in f["top_functions"]:
-        funcs.add_row(fn["function"], f"{Path(fn['file']).name}:{fn['line']}", compact(fn["calls"]),
+        funcs.add_row(located(fn["function"], f"{Path(fn['file']).name}:{fn['line']}"), compact(fn["calls"]),
                       compact(fn["wall_ms"]), compact(fn["own_wall_ms"]))
     out.print(funcs)
     print_artifacts(doc)

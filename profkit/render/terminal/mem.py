@@ -9,7 +9,7 @@ from ...console import out
 from ...results import AllocationSite, MemResult
 from ...units import human
 from .artifacts import print_artifacts
-from .tables import key_column, name_column, new_table, number_column
+from .tables import key_column, located, new_table, number_column
 
 _STDLIB = sysconfig.get_paths()["stdlib"].rstrip("/") + "/"
 
@@ -36,13 +36,12 @@ def show(doc: MemResult) -> None:
     for rows, title in ((f["top_functions"], "top allocating functions (bytes allocated in total)"),
                         (f["peak_functions"], "memory held at the peak, by function")):
         table = new_table(title)
-        key_column(table, "function")
-        name_column(table, "where")
+        key_column(table, "function (where)")
         number_column(table, "bytes")
         number_column(table, "allocations")
         for row in rows:
             # Rows with no user code anywhere in their stack (interpreter start-up, imports) are dimmed.
-            table.add_row(row["function"], where(row), human(row["bytes"]), f"{row['count']:,}",
+            table.add_row(located(row["function"], where(row)), human(row["bytes"]), f"{row['count']:,}",
                           style=None if row["user_code"] else "dim")
         out.print(table)
     if "leaks" in f:
@@ -60,12 +59,11 @@ def _leaks(doc: MemResult) -> None:
     total = f.get("leaked_bytes_total") or 0
     if leaks:
         table = new_table(f"never freed — {human(total)} in total")
-        key_column(table, "function")
-        name_column(table, "where")
+        key_column(table, "function (where)")
         for col in ("leaked", "share", "allocations"):
             number_column(table, col)
         for row in leaks:
-            table.add_row(row["function"], where(row), human(row["bytes"]), f"{row.get('share', 0.0):.0%}",
+            table.add_row(located(row["function"], where(row)), human(row["bytes"]), f"{row.get('share', 0.0):.0%}",
                           f"{row['count']:,}")
         out.print(table)
         return

@@ -9,6 +9,7 @@ table lacks is taken from nothing a user needs whole.
 from __future__ import annotations
 
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -57,3 +58,8 @@ def compact(value: float | None, *, digits: int = 3) -> str:
 def _decimals(v: float, digits: int) -> int:
     whole = len(str(int(abs(v))))
     return max(0, digits - whole)
+
+
+def located(name: str, where: str) -> str:
+    """A name with where it lives on a dim second line: both whole, neither competing for width."""
+    return f"{escape(name)}\n[dim]{escape(where)}[/]" if where else escape(name)
