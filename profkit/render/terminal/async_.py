@@ -29,8 +29,9 @@ def show(doc: AsyncResult) -> None:
     for r in f["coroutines"]:
         place = (r.get("file"), r.get("line"))
         flag = "[red]blocks loop[/]" if place in blocking else "[yellow]stalls loop[/]" if place in stalled else ""
-        numbers = [compact(r.get(k)) for k in ("calls", "wall_ms", "cpu_ms", "steps", "max_step_ms", "max_step_cpu_ms")]
-        table.add_row(escape(str(r.get("name"))), *numbers, flag)
+        table.add_row(escape(str(r.get("name"))), compact(r.get("calls")), compact(r.get("wall_ms")),
+                      compact(r.get("cpu_ms")), compact(r.get("steps")), compact(r.get("max_step_ms")),
+                      compact(r.get("max_step_cpu_ms")), flag)
     out.print(table)
     for b in f["blocking"]:
         out.print(f"[red]blocks the loop:[/] {b['kind']} {b['name']} ({_place(b)}): "
