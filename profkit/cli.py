@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.markup import escape
 
 try:  # typer 0.2x carries its own copy of click, whose errors are not click's
     from typer._click.exceptions import BadParameter as ParseBadParameter
@@ -151,8 +152,9 @@ def serve(
     llm_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL for fact extraction.")] = None,
 ) -> None:
     """Start the bundled agent-memory engine (HTTP, WebSocket, Prometheus /metrics)."""
-    from .services.serve import run_serve
+    from .services.serve import check_serve, run_serve
 
+    check_serve(host=host, port=port, db=db, embedder=embedder)
     err.print(f"agentmem on [bold]http://{host}:{port}[/]  metrics: http://{host}:{port}/metrics  "
               f"API: http://{host}:{port}/openapi.json  db: {db}")
     run_serve(host=host, port=port, db=db, embedder=embedder, llm_url=llm_url)
@@ -467,12 +469,12 @@ def main() -> None:
     try:
         code = app(args=argv, obj={"command": command}, prog_name="profkit", standalone_mode=False)
     except ProfkitError as exc:
-        err.print(f"[red]profkit:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[red]profkit:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except NoArgsIsHelpError:
         sys.exit(UsageError.exit_code)  # the help was shown: that is the answer to no arguments
     except ParseError as exc:
-        err.print(f"[red]profkit:[/] {_usage_line(exc)}", highlight=False, soft_wrap=True)
+        err.print(f"[red]profkit:[/] {escape(_usage_line(exc))}", highlight=False, soft_wrap=True)
         sys.exit(UsageError.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         err.print("[red]profkit:[/] interrupted")

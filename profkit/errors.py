@@ -88,6 +88,12 @@ class RegressError(ProfkitError):
     exit_code = 8
 
 
+class Interrupted(ProfkitError):
+    """The user pressed Ctrl-C; what was recorded until then is kept and shown."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
 class RegressionFound(ProfkitError):
     """A statistically real slowdown of more than 10 %."""
 

@@ -83,12 +83,17 @@ def tool_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+# After Ctrl-C, how long a profiler may take to write out what it has recorded.
+INTERRUPT_GRACE_S = 30.0
+
+
 @dataclass(frozen=True)
 class Completed:
     argv: tuple[str, ...]
     returncode: int
     stdout: str
     stderr: str
+    interrupted: bool = False  # the user pressed Ctrl-C and the program was asked to stop early
 
     def last_error_line(self, *, limit: int = 200) -> str:
         """The last line the program wrote on stderr (else stdout): what to quote when it failed."""
@@ -96,12 +101,15 @@ class Completed:
 
 
 def run(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None,
-        cwd: Path | None = None) -> Completed:
+        cwd: Path | None = None, interruptible: bool = False) -> Completed:
     """Run to completion; a timeout kills the program *and everything it started*, then raises.
 
     The program gets a session of its own so that a timeout can end its whole process group: a
     profiler's helpers (the debugger memray attach starts, the program py-spy runs) must not
-    outlive it.
+    outlive it. That also keeps the terminal's Ctrl-C from reaching it directly: with
+    ``interruptible`` (a recording the user may cut short), Ctrl-C is passed on to the program's
+    group as SIGINT, so the profiler stops and writes what it has, and the result says
+    ``interrupted``; otherwise the group is killed and the KeyboardInterrupt goes on.
     """
     try:
         proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -111,16 +119,43 @@ def run(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = 
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        _kill_group(proc)
         proc.communicate()
         raise TargetError(f"{shlex.join(argv)} did not finish within {timeout:.0f} s and was stopped") from exc
+    except KeyboardInterrupt:
+        if not interruptible:
+            _kill_group(proc)
+            proc.wait()
+            raise
+        return _stop_early(proc, argv)
     except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        _kill_group(proc)
         proc.wait()
         raise
     return Completed(tuple(argv), proc.returncode, stdout, stderr)
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _stop_early(proc: subprocess.Popen[str], argv: Sequence[str]) -> Completed:
+    """Ctrl-C during an interruptible run: SIGINT to the group, time to write, then the result."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGINT)
+    try:
+        stdout, stderr = proc.communicate(timeout=INTERRUPT_GRACE_S)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        stdout, stderr = proc.communicate()
+    except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
+        _kill_group(proc)
+        proc.wait()
+        raise
+    # What py-spy started (the profiled program) may outlive it; it goes with the recording.
+    _kill_group(proc)
+    return Completed(tuple(argv), proc.returncode, stdout or "", stderr or "", interrupted=True)
 
 
 def run_attached(argv: Sequence[str], *, duration: float | None, what: str) -> int:

@@ -12,6 +12,9 @@ from .results import RunSummary
 from .store import ArtifactStore, Run
 from .targets import Target, resolve
 
+# What a run interrupted by Ctrl-C says in its manifest (it is marked partial).
+STOPPED_BY_USER = "stopped by the user (Ctrl-C) before the end"
+
 
 @dataclass(frozen=True)
 class Options:

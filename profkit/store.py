@@ -42,6 +42,10 @@ STATUS_RUNNING = "running"
 STATUS_COMPLETE = "complete"
 STATUS_PARTIAL = "partial"
 STATUS_FAILED = "failed"
+# Shown (never written) for a run still marked running whose profkit process is gone from this host.
+STATUS_ABANDONED = "abandoned"
+# A folder without a manifest younger than this may be a run being created right now.
+FRESH_S = 60.0
 
 
 def _describe_os_error(exc: OSError, where: Path) -> str:
@@ -170,6 +174,9 @@ class ArtifactStore:
                 break
             except FileExistsError:
                 continue
+            except FileNotFoundError:
+                # A gc emptied and removed the commit folder a moment ago: make it again.
+                self._ensure_writable(commit_dir)
             except OSError as exc:
                 raise StoreError(_describe_os_error(exc, commit_dir)) from exc
         manifest: dict[str, Any] = {
@@ -206,25 +213,35 @@ class ArtifactStore:
 
     # -- reading -----------------------------------------------------------------------------
 
+    def _check_root(self) -> bool:
+        """False when there is no store yet; a path that is not a folder is refused."""
+        if self.root.is_dir():
+            return True
+        if self.root.exists():
+            raise UsageError(f"--store {self.root} is a file, not an artifact store folder; give a folder "
+                             "(default: flamegraphs)")
+        return False
+
     def runs(self) -> list[dict[str, Any]]:
-        """Every run's manifest (plus its folder), newest first; unreadable manifests are reported."""
+        """Every run's manifest (plus its folder), newest first; unreadable manifests are reported.
+
+        Another profkit may create or remove runs while this reads (a gc, a profile being filed):
+        a folder that vanishes between listing and reading is skipped, never an error.
+        """
         out: list[dict[str, Any]] = []
-        if not self.root.is_dir():
+        if not self._check_root():
             return out
-        for commit_dir in sorted(p for p in self.root.iterdir()
-                                 if p.is_dir() and not p.name.startswith(".") and p.name not in NOT_COMMITS):
-            for run_dir in sorted(p for p in commit_dir.iterdir() if p.is_dir()):
-                try:
-                    manifest = json.loads((run_dir / MANIFEST).read_text())
-                except FileNotFoundError:
-                    # Folders from before manifests (e.g. the ci job) are listed, never guessed at.
-                    manifest = {"status": "unknown", "command": run_dir.name.split("-")[0],
-                                "started_at": run_dir.stat().st_mtime}
-                except (OSError, ValueError):
-                    manifest = {"status": "unreadable", "command": run_dir.name.split("-")[0],
-                                "started_at": run_dir.stat().st_mtime}
+        for commit_dir in _folders(self.root):
+            if commit_dir.name.startswith(".") or commit_dir.name in NOT_COMMITS:
+                continue
+            for run_dir in _folders(commit_dir):
+                manifest = _read_manifest(run_dir)
+                if manifest is None:
+                    continue
                 manifest["folder"] = str(run_dir)
                 manifest["run"] = f"{commit_dir.name}/{run_dir.name}"
+                if _abandoned(manifest):
+                    manifest["status"] = STATUS_ABANDONED
                 out.append(manifest)
         out.sort(key=lambda m: float(m.get("started_at") or 0), reverse=True)
         return out
@@ -235,9 +252,10 @@ class ArtifactStore:
             raise UsageError("--keep must be at least 1: gc never removes the newest run")
         removed: list[str] = []
         for manifest in self.runs()[keep:]:
-            pid = manifest.get("pid")
-            if manifest.get("status") == STATUS_RUNNING and isinstance(pid, int) and pid_alive(pid):
-                continue
+            if manifest.get("status") == STATUS_RUNNING:
+                continue  # its profkit is still at work (a dead one's run reads "abandoned")
+            if manifest.get("status") == "unknown" and time.time() - float(manifest["started_at"]) < FRESH_S:
+                continue  # a run folder a writer has just made and not yet given its manifest
             folder = Path(manifest["folder"])
             if not dry_run:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -246,3 +264,37 @@ class ArtifactStore:
             removed.append(manifest["run"])
         return removed
 
+
+def _folders(parent: Path) -> list[Path]:
+    try:
+        entries = list(parent.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as exc:
+        raise StoreError(f"cannot read the artifact store at {parent}: {exc.strerror or exc}") from exc
+    return sorted(p for p in entries if p.is_dir())
+
+
+def _read_manifest(run_dir: Path) -> dict[str, Any] | None:
+    """The run's manifest; a stand-in for a folder without one; None when the folder is gone."""
+    try:
+        manifest: dict[str, Any] = json.loads((run_dir / MANIFEST).read_text())
+        if isinstance(manifest, dict):
+            return manifest
+        status = "unreadable"
+    except FileNotFoundError:
+        status = "unknown"  # folders from before manifests, or being created: listed, never guessed at
+    except (OSError, ValueError):
+        status = "unreadable"
+    try:
+        mtime = run_dir.stat().st_mtime
+    except FileNotFoundError:
+        return None
+    return {"status": status, "command": run_dir.name.split("-")[0], "started_at": mtime}
+
+
+def _abandoned(manifest: dict[str, Any]) -> bool:
+    """Marked running, but the profkit that writes it is no longer alive on this host."""
+    pid = manifest.get("pid")
+    return (manifest.get("status") == STATUS_RUNNING and isinstance(pid, int)
+            and manifest.get("host") == socket.gethostname() and not pid_alive(pid))

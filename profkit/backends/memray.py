@@ -76,7 +76,7 @@ def run_env(flags: Flags) -> dict[str, str] | None:
 
 
 def record(capture: Path, program: PythonProgram, flags: Flags, *, timeout: float) -> Completed:
-    return run(run_argv(capture, program, flags), timeout=timeout, env=run_env(flags))
+    return run(run_argv(capture, program, flags), timeout=timeout, env=run_env(flags), interruptible=True)
 
 
 # -- attaching to a live process -----------------------------------------------------------------

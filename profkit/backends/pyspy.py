@@ -62,7 +62,7 @@ def record_argv(out: Path, flags: RecordFlags, *, pid: int | None, argv: list[st
 def record(out: Path, flags: RecordFlags, *, pid: int | None, argv: list[str], duration: float | None,
            timeout: float) -> Completed:
     """Record raw (collapsed) stacks into ``out``."""
-    return run(record_argv(out, flags, pid=pid, argv=argv, duration=duration), timeout=timeout)
+    return run(record_argv(out, flags, pid=pid, argv=argv, duration=duration), timeout=timeout, interruptible=True)
 
 
 def dump(pid: int, *, native: bool, timeout: float = 60.0) -> list[dict[str, Any]]:

@@ -99,7 +99,8 @@ def record_env(tmpdir: Path) -> dict[str, str]:
 
 def record(out_json: Path, program: PythonProgram, *, cwd: Path, tmpdir: Path, timeout: float) -> Completed:
     """Run the program under ``scalene run``, profile into ``out_json``; see :func:`record_env` for ``tmpdir``."""
-    return run(record_argv(out_json, program, cwd=cwd), timeout=timeout, cwd=cwd, env=record_env(tmpdir))
+    return run(record_argv(out_json, program, cwd=cwd), timeout=timeout, cwd=cwd, env=record_env(tmpdir),
+               interruptible=True)
 
 
 def too_short(proc: Completed) -> bool:

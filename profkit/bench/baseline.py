@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from pathlib import Path
@@ -70,4 +71,36 @@ def load(folder: Path, name: str, *, ops: list[str], kind: str = "profkit-bench"
     if not shared:
         raise BaselineError(f"baseline {name!r} measured {', '.join(result.get('ops', [])) or 'nothing'}; "
                             f"none of the operations run now ({', '.join(ops)}): use a baseline of the same suite")
+    # Checked whole before minutes of measuring: a baseline that fails only at the comparison
+    # would throw the new run away with it.
+    for op in shared:
+        problem = _bad_samples(data[op]) if kind == "profkit-bench" else _bad_count(data[op])
+        if problem:
+            raise BaselineError(f"baseline {name!r} is damaged: {op} {problem}; save it again with "
+                                f"--save-baseline {name}")
+    reference = result.get("reference_ns")
+    if kind == "profkit-bench" and reference is not None and not (
+            isinstance(reference, list) and all(isinstance(w, list) and all(_number(x) for x in w) for w in reference)):
+        raise BaselineError(f"baseline {name!r} is damaged: its reference timings are not lists of positive "
+                            f"numbers; save it again with --save-baseline {name}")
     return result
+
+
+def _number(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+
+
+def _bad_samples(workers: object) -> str | None:
+    """What is wrong with one operation's samples (a list of workers' lists of nanoseconds), or None."""
+    if not isinstance(workers, list) or not workers:
+        return "has no workers' samples"
+    for i, samples in enumerate(workers):
+        if not isinstance(samples, list) or not samples:
+            return f"worker {i} has no samples"
+        if not all(_number(x) for x in samples):
+            return f"worker {i} has samples that are not positive numbers"
+    return None
+
+
+def _bad_count(count: object) -> str | None:
+    return None if _number(count) else "has no instruction count"

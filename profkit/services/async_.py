@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..errors import TargetError
+from ..errors import Interrupted, TargetError
 from ..process import Completed, exit_problem, last_line, run
 from ..progress import SILENT, Reporter
 from ..results import AsyncFindings, AsyncResult, CoroutineRow, LoopFlag, ProgramEnd
-from ..session import Options, open_run, summary
+from ..session import STOPPED_BY_USER, Options, open_run, summary
 from ..store import STATUS_FAILED
 from ..targets import python_program
 from ..tools import require, versions
@@ -33,11 +33,13 @@ def run_async(opts: Options, *, block_threshold_ms: float, top: int, reporter: R
     with open_run("async", opts, target, tools=versions("yappi")) as run_:
         argv = yappi_runner.argv(run_.folder, program, block_threshold_ms=block_threshold_ms)
         with reporter.stage(f"yappi (wall clock) profiling {target.label}"):
-            proc = run(argv, timeout=target.timeout(opts.duration, slowdown=YAPPI_SLOWDOWN))
+            proc = run(argv, timeout=target.timeout(opts.duration, slowdown=YAPPI_SLOWDOWN), interruptible=True)
         if proc.stdout or proc.stderr:
             run_.write(LOG, _log_text(proc).encode(), "program-log")
         table_path = run_.path(yappi_runner.COROUTINES)
         if not table_path.is_file():
+            if proc.interrupted:
+                raise Interrupted(f"interrupted before yappi saved a profile of {target.label}; nothing was recorded")
             message = _no_profile(proc, target.label)
             run_.finish(STATUS_FAILED, error=message)
             raise TargetError(message)
@@ -47,10 +49,13 @@ def run_async(opts: Options, *, block_threshold_ms: float, top: int, reporter: R
         table = json.loads(table_path.read_text())
         findings = summarise(table, top=top)
         program_end: ProgramEnd = table["program"]
-        problem = exit_problem(int(program_end.get("exit_code") or 0),
-                               program_end.get("failure") or last_line(proc.stderr))
+        problem = STOPPED_BY_USER if proc.interrupted else exit_problem(
+            int(program_end.get("exit_code") or 0), program_end.get("failure") or last_line(proc.stderr))
         run_.conclude(dict(findings), problem)
     doc: AsyncResult = {"command": "async", **summary(run_), "findings": findings}
+    if proc.interrupted:
+        raise Interrupted(f"interrupted: the tables cover the program until Ctrl-C; in {run_.folder} (marked partial)",
+                          result=doc)
     if problem:
         raise TargetError(f"{problem}; what was profiled is in {run_.folder} (marked partial)")
     return doc

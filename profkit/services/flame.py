@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from ..backends.pyspy import RecordFlags, explain_failure, record
-from ..errors import TargetError
+from ..errors import Interrupted, TargetError
 from ..process import exit_problem, pid_alive
 from ..progress import SILENT, Reporter
 from ..render.collapsed import read_collapsed
 from ..render.flamegraph_svg import render_svg
 from ..render.speedscope import to_speedscope
 from ..results import FlameFindings, FlameResult
-from ..session import Options, open_run, summary
+from ..session import STOPPED_BY_USER, Options, open_run, summary
 from ..targets import require_python_pid
 from ..tools import require, versions
 
@@ -33,6 +33,8 @@ def run_flame(opts: Options, *, rate: int, native: bool, subprocesses: bool, idl
             proc = record(raw, flags, pid=target.pid, argv=list(target.argv), duration=duration,
                           timeout=target.timeout(opts.duration))
         if not raw.is_file() or raw.stat().st_size == 0:
+            if proc.interrupted:
+                raise Interrupted(f"interrupted before py-spy took a sample of {target.label}; nothing was recorded")
             raise TargetError(explain_failure(proc, target.label))
         run.add(COLLAPSED, "collapsed")
         stacks = read_collapsed(raw)
@@ -49,7 +51,9 @@ def run_flame(opts: Options, *, rate: int, native: bool, subprocesses: bool, idl
             "top_by_total": stacks.by_total(top),
         }
         run.write_json("top_functions.json", findings, "findings-json")
-        if target.pid is not None:
+        if proc.interrupted:
+            problem: str | None = STOPPED_BY_USER
+        elif target.pid is not None:
             problem = None if pid_alive(target.pid) else f"pid {target.pid} exited before the profile finished"
         else:
             problem = exit_problem(proc.returncode, proc.last_error_line(limit=160))
@@ -57,6 +61,9 @@ def run_flame(opts: Options, *, rate: int, native: bool, subprocesses: bool, idl
     filed = summary(run)
     doc: FlameResult = {"command": "flame", "run": filed["run"], "folder": filed["folder"], "status": filed["status"],
               "artifacts": filed["artifacts"], "findings": findings}
+    if proc.interrupted:
+        raise Interrupted(f"interrupted: the flamegraph holds the {stacks.total} samples taken until Ctrl-C; "
+                          f"in {run.folder} (marked partial)", result=doc)
     if problem:
         doc["error"] = problem
         raise TargetError(problem + f"; what was sampled is in {run.folder} (marked partial)")

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..backends import memray as backend
-from ..errors import PeakBudgetExceeded, TargetError
+from ..errors import Interrupted, PeakBudgetExceeded, TargetError
 from ..process import exit_problem, last_line, pid_alive
 from ..progress import SILENT, Reporter
 from ..results import MemFindings, MemResult
-from ..session import Options, open_run, summary
+from ..session import STOPPED_BY_USER, Options, open_run, summary
 from ..store import Run
 from ..targets import PythonProgram, Target, python_program, require_python_pid
 from ..tools import require, versions
@@ -81,6 +81,9 @@ def run_mem(opts: Options, *, native: bool, leaks: bool, peak_budget: str | None
     filed = summary(run)
     doc: MemResult = {"command": "mem", "run": filed["run"], "folder": filed["folder"], "status": filed["status"],
               "artifacts": filed["artifacts"], "findings": findings}
+    if problem == STOPPED_BY_USER:
+        raise Interrupted(f"interrupted: the report covers the {findings['seconds_recorded']:.1f} s recorded until "
+                          f"Ctrl-C; in {run.folder} (marked partial)", result=doc)
     if problem:
         doc["error"] = problem
         raise TargetError(f"{problem}; what was recorded is in {run.folder} (marked partial)", result=doc)
@@ -111,9 +114,11 @@ def _record(run: Run, program: PythonProgram, flags: backend.Flags, target: Targ
     seconds = time.monotonic() - started
     if proc.stdout.strip() or proc.stderr.strip():
         run.write(TARGET_LOG, (proc.stdout + proc.stderr).encode(), "log")
-    problem = exit_problem(proc.returncode, last_line(proc.stderr))
+    problem = STOPPED_BY_USER if proc.interrupted else exit_problem(proc.returncode, last_line(proc.stderr))
     capture = run.path(CAPTURE)
     if not capture.is_file() or capture.stat().st_size == 0:
+        if proc.interrupted:
+            raise Interrupted(f"interrupted before memray wrote a capture of {target.label}; nothing was recorded")
         raise TargetError(problem or f"memray wrote no capture for {target.label}: "
                                      f"{last_line(proc.stderr) or f'exit code {proc.returncode}'}")
     return problem, seconds

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
+
 from ...console import err
 from ...results import RunSummary
 
@@ -9,6 +11,6 @@ from ...results import RunSummary
 def print_artifacts(doc: RunSummary) -> None:
     status = doc["status"]
     colour = "green" if status == "complete" else "yellow"
-    err.print(f"[{colour}]{status}[/]: artifacts in [bold]{doc['folder']}[/]")
+    err.print(f"[{colour}]{status}[/]: artifacts in [bold]{escape(doc['folder'])}[/]")
     for a in doc["artifacts"]:
-        err.print(f"  {a['kind']:<18} {a['path']}", highlight=False)
+        err.print(f"  {a['kind']:<18} {escape(a['path'])}", highlight=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
+
 from ...console import err, out
 from ...results import CiResult
 from . import load
@@ -16,5 +18,5 @@ def show(doc: CiResult) -> None:
         out.print(f"engine hot spots, own share of samples: {hot}", highlight=False)
         out.print(f"flamegraph: [bold]{flame['folder']}/flamegraph.svg[/]")
     else:
-        err.print(f"[yellow]no flamegraph:[/] {doc['flame_error']}")
+        err.print(f"[yellow]no flamegraph:[/] {escape(str(doc['flame_error']))}")
     out.print(f"artifacts: [bold]{doc['folder']}[/] (load.json, metrics.prom, engine.log)")

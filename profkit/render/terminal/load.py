@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ...console import err, out
@@ -44,4 +45,4 @@ def show(report: LoadReport) -> None:
                   f"{lat['p50_ms']:.2f}", f"{lat['p95_ms']:.2f}", f"{lat['p99_ms']:.2f}", f"{lat['max_ms']:.1f}")
     out.print(table)
     for sample in report.get("error_samples", []):
-        err.print(f"[red]error:[/] {sample}", highlight=False)
+        err.print(f"[red]error:[/] {escape(str(sample))}", highlight=False)
