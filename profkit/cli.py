@@ -59,6 +59,12 @@ def _positive(text: str | float) -> float:
     return value
 
 
+def _preset(text: str) -> str:
+    if text not in ("quick", "full", "none"):
+        raise typer.BadParameter(f"must be quick, full or none, got {text!r}")
+    return text
+
+
 def _mode(text: str) -> str:
     if text not in ("time", "instructions"):
         raise typer.BadParameter(f"must be time or instructions, got {text!r}")
@@ -184,20 +190,26 @@ def load(
 @app.command()
 def ci(
     store: Store = DEFAULT_STORE,
-    duration: Annotated[float, typer.Option(help="Seconds of measured load.", parser=_positive)] = 20.0,
+    duration: Annotated[float, typer.Option(help="Seconds of measured load on the engine.", parser=_positive)] = 20.0,
     concurrency: Annotated[int, typer.Option(help="Open connections.", min=1)] = 32,
+    bench: Annotated[str, typer.Option(help="Bench preset: quick, full or none.", parser=_preset)] = "quick",
+    profile_duration: Annotated[float, typer.Option(
+        help="Seconds of the mixed scenario under memray and under yappi.", parser=_positive)] = 8.0,
+    against: Annotated[str | None, typer.Option(
+        help="Compare with this commit of the store (sha prefix or ref; default: the newest other one).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document.")] = False,
 ) -> None:
-    """The main job: load the bundled engine, sample it with py-spy, file both under STORE/<commit>/."""
+    """The continuous-profiling job for this commit: bench, the engine under load with py-spy, memory and
+    async profiles, all filed under STORE/<commit>/ with one index, compared with the previous commit."""
     from .render.terminal.ci import show
-    from .render.terminal.load import load_progress
     from .render.terminal.progress import TerminalReporter
     from .services.ci import run_ci
 
     # The engine's address is said on stderr even with --json: it is where its metrics can be read live.
-    with load_progress(f"mixed → engine, {duration:g} s", duration, show=not as_json) as tick:
-        _Shown(as_json, show)(lambda: run_ci(store=store, duration=duration, concurrency=concurrency,
-                                             reporter=TerminalReporter(err, show=not as_json), on_progress=tick))
+    reporter = TerminalReporter(err, show=not as_json)
+    _Shown(as_json, show)(lambda: run_ci(store=store, duration=duration, concurrency=concurrency,
+                                         bench=None if bench == "none" else bench, profile_seconds=profile_duration,
+                                         against=against, reporter=reporter))
 
 
 # -- profiling commands --------------------------------------------------------------------------------
@@ -229,6 +241,45 @@ def flame(
     opts = _options(ctx, scenario, pid, duration, store, as_json)
     _Shown(as_json, show)(lambda: run_flame(opts, rate=rate, native=native, subprocesses=subprocesses, idle=idle,
                                             gil=gil, nonblocking=nonblocking, top=top, reporter=_reporter(as_json)))
+
+
+def _share(text: str | float) -> float:
+    """Percentage points, 0 up to (not including) 100."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise typer.BadParameter(f"must be a number of percentage points, got {text!r}") from None
+    if not 0 <= value < 100:
+        raise typer.BadParameter(f"must be from 0 up to 100 percentage points, got {text}")
+    return value
+
+
+@app.command()
+def diff(
+    ctx: typer.Context,
+    a: Annotated[str, typer.Argument(help="Before: a commit in the store (sha prefix or folder name), a run folder, "
+                                          "or a profile file (*.collapsed, *.speedscope.json, memray *.bin).",
+                                     show_default=False)],
+    b: Annotated[str, typer.Argument(help="After: the same forms as A.", show_default=False)],
+    top: Top = 15,
+    min_share: Annotated[float, typer.Option(
+        help="Significance floor: a change under this many percentage points is neither coloured nor ranked.",
+        parser=_share)] = 0.5,
+    mem: Annotated[bool, typer.Option("--mem", help="Commits: compare their newest mem runs, not flame runs.")] = False,
+    leaks: Annotated[bool, typer.Option("--leaks", help="Memory: compare bytes never freed, not bytes allocated.")]
+    = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the differential flamegraph SVG here.")]
+    = None,
+    store: Store = DEFAULT_STORE,
+    as_json: Json = False,
+) -> None:
+    """What changed from profile A to B: differential flamegraph SVG and the functions whose share moved most."""
+    from .render.terminal.diff import show
+    from .services.diff import run_diff
+
+    _no_command(ctx, "diff")
+    _Shown(as_json, show)(lambda: run_diff(a=a, b=b, store=store, top=top, min_share_pct=min_share, leaks=leaks,
+                                           mem=mem, out=out))
 
 
 def _size(text: str) -> str:

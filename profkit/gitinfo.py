@@ -29,3 +29,13 @@ def current_commit(repo: Path) -> Commit:
         return Commit("nogit", dirty=True)
     status = run(["git", "status", "--porcelain", "--untracked-files=no"], timeout=60, cwd=repo)
     return Commit(head.stdout.strip(), dirty=bool(status.stdout.strip()))
+
+
+def resolve(repo: Path, ref: str) -> str | None:
+    """The full sha of a ref (branch, tag, sha prefix), or None outside git or for an unknown ref."""
+    try:
+        proc = run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], timeout=30, cwd=repo)
+    except ProfkitError:
+        return None
+    sha = proc.stdout.strip()
+    return sha if proc.returncode == 0 and sha else None

@@ -298,13 +298,6 @@ class GcResult(TypedDict):
 LoadReport = dict[str, Any]
 
 
-class CiResult(TypedDict):
-    folder: str
-    load: LoadReport
-    flame: FlameResult | None
-    flame_error: str | None
-
-
 # -- bench / regress -----------------------------------------------------------------------------------
 
 
@@ -327,6 +320,7 @@ class BenchOperation(TypedDict):
     mean_ms: float
     stddev_ms: float
     outliers: dict[str, int]
+    ci95: dict[str, list[float]]  # bootstrap 95 % interval of p50_ms / p99_ms
     budget: str
     budget_checks: dict[str, dict[str, Any]]
     change: ChangeDoc | None
@@ -393,3 +387,105 @@ class RegressResult(TypedDict):
     regressions: list[str]
     warnings: list[str]
     seconds: float
+
+
+# -- ci --------------------------------------------------------------------------------------------
+
+
+class CiComparison(TypedDict):
+    commit: str
+    folder: str
+    changes: list[ChangeDoc]
+    regressions: list[str]
+    warnings: list[str]
+    note: str
+
+
+# "async" is a keyword, hence the functional form.
+CiResult = TypedDict("CiResult", {
+    "folder": str,  # the ``ci`` run (load report, metrics, engine log)
+    "load": LoadReport,
+    "flame": FlameResult | None,
+    "flame_error": str | None,
+    "commit": str,
+    "dirty": bool,
+    "index": str,  # <store>/<commit>/index.json
+    "bench": BenchResult | None,
+    "mem": MemResult | None,
+    "async": AsyncResult | None,
+    "errors": dict[str, str],  # step → why it failed; the job went on without it
+    "against": CiComparison | None,
+    "seconds": float,
+    "runs": dict[str, list[str]],  # kind → this commit's runs of that kind, newest first
+})
+
+
+# -- diff ----------------------------------------------------------------------------------------------
+
+
+class DiffSide(TypedDict):
+    """One side of a diff: what the user named and the profile it was read from."""
+
+    spec: str  # as given on the command line
+    source: str  # "commit", "run" or "file"
+    path: str  # the profile file read
+    run: str | None  # the store's run id, when the profile came from a run
+    format: str  # collapsed, speedscope, memray
+    measure: str  # samples, bytes allocated, bytes leaked
+    mode: str | None  # py-spy's sampling mode when the run's manifest says it
+    total: int  # samples or bytes
+
+
+class DiffFunction(TypedDict):
+    """A function's share of A and of B (percent of each profile's own total) and the change."""
+
+    function: str
+    file: str
+    status: str  # "changed", "new" (not in A) or "removed" (not in B)
+    significant: bool
+    self_before_pct: float
+    self_after_pct: float
+    self_delta_pct: float  # percentage points
+    total_before_pct: float
+    total_after_pct: float
+    total_delta_pct: float
+    self_before: int  # samples or bytes
+    self_after: int
+    total_before: int
+    total_after: int
+    z: float | None  # two-proportion z of the larger change; None for bytes
+
+
+class DiffRemoved(TypedDict):
+    """A frame A reached and B never did: the path to it (root first) and what it held in A."""
+
+    stack: list[str]
+    before: int
+    before_pct: float
+
+
+class DiffSignificance(TypedDict):
+    rule: str
+    min_share_pct: float
+    z: float | None  # the |z| a change of samples needs; None for bytes
+    min_bytes: int | None  # the change of bytes a memory diff needs; None for samples
+
+
+class DiffFindings(TypedDict):
+    a: DiffSide
+    b: DiffSide
+    kind: str  # "cpu" or "memory"
+    measure: str
+    significance: DiffSignificance
+    functions: list[DiffFunction]
+    removed: list[DiffRemoved]
+    removed_pct: float  # share of A in frames B never reached
+    added_pct: float  # share of B in frames A never reached
+    notes: list[str]
+    svg: str
+    out: NotRequired[str]
+
+
+class DiffResult(RunSummary):
+    command: str
+    findings: DiffFindings

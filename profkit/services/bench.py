@@ -116,6 +116,7 @@ def _operation(row: dict[str, Any]) -> BenchOperation:
     s = row["summary"]
     return {"op": row["op"], "suite": row["suite"], "p50_ms": s["p50_ms"], "p95_ms": s["p95_ms"],
             "p99_ms": s["p99_ms"], "mean_ms": s["mean_ms"], "stddev_ms": s["stddev_ms"], "outliers": s["outliers"],
+            "ci95": s.get("ci95", {}),
             "budget": row["budget"]["status"], "budget_checks": row["budget"]["checks"], "change": row["change"]}
 
 
