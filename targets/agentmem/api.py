@@ -3,7 +3,8 @@
 Starlette was chosen over FastAPI for throughput: on this project's 2-core reference machine a
 trivial FastAPI endpoint serves ~8k req/s against ~23k for Starlette, and the engine must serve
 3k mixed req/s with the load generator on the same machine. Validation is done by msgspec structs,
-which also produce the JSON Schemas of the OpenAPI document.
+which also produce the JSON Schemas of the OpenAPI document: path and query parameters as well as
+bodies, so that the document says exactly what the server accepts and cannot drift from it.
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ import asyncio
 import contextlib
 import json
 import math
+import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from types import GenericAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import msgspec
+from msgspec import UNSET, Meta, UnsetType
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -26,18 +31,115 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from . import __version__
-from .engine import EngineConfig, MemoryEngine
+from .engine import DIRECTIONS, EngineConfig, MemoryEngine
 from .errors import EngineError, IncompatibleDatabase, InvalidInput, NotFound, PoolTimeout
 from .metrics import ServiceMetrics
-from .models import Memory, MemoryPatch, NewMemory, Relation, SearchHit, Tenant, Traversal
+from .models import (
+    EMBEDDING_MAX_ABS,
+    EMBEDDING_MIN_PEAK,
+    MEMORY_ID,
+    MEMORY_ID_LEN,
+    NON_BLANK,
+    RELATION_TYPE,
+    RELATION_TYPE_MAX,
+    TENANT_ID,
+    TENANT_ID_MAX,
+    Memory,
+    MemoryPatch,
+    NewMemory,
+    Relation,
+    SearchHit,
+    Tenant,
+    Traversal,
+    whole,
+)
+from .storage import SORT_KEYS
 
 S = TypeVar("S")
+_P = TypeVar("_P", bound="_Params")
 
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
 _encode = msgspec.json.encode
 
 
+# -- input rules ------------------------------------------------------------------------------------
+# The server validates path and query parameters and bodies by converting them to the msgspec types
+# below, and the OpenAPI document is the JSON Schema of the very same types. A rule JSON Schema can
+# say but msgspec cannot check sits in __post_init__, next to the schema fragment that states it.
+
+TenantId = Annotated[str, Meta(min_length=1, max_length=TENANT_ID_MAX, pattern=whole(TENANT_ID),
+                               description=f"1-{TENANT_ID_MAX} letters, digits, _ . : @ -")]
+MemoryId = Annotated[str, Meta(min_length=MEMORY_ID_LEN, max_length=MEMORY_ID_LEN, pattern=whole(MEMORY_ID),
+                               description="32 lower-case hexadecimal digits, as the engine makes them")]
+RelationType = Annotated[str, Meta(min_length=1, max_length=RELATION_TYPE_MAX, pattern=whole(RELATION_TYPE),
+                                   description="a lower-case letter, then up to 63 lower-case letters, digits, _")]
+Importance = Annotated[float, Meta(ge=0.0, le=1.0)]
+Component = Annotated[float, Meta(ge=-EMBEDDING_MAX_ABS, le=EMBEDDING_MAX_ABS)]
+Count = Annotated[int, Meta(ge=0, le=2**63 - 1)]  # SQLite's integer range
+
+if TYPE_CHECKING:
+    SortKey = str
+    Direction = str
+else:
+    SortKey = Literal[tuple(SORT_KEYS)]
+    Direction = Literal[tuple(DIRECTIONS)]
+
+
+class _Params(msgspec.Struct, kw_only=True):
+    """Path or query parameters; every number among them must be finite."""
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number")
+
+
+class TenantPath(_Params):
+    agent_id: TenantId
+    user_id: TenantId
+
+
+class MemoryPath(TenantPath):
+    memory_id: MemoryId
+
+
+class ListQuery(_Params):
+    sort: SortKey = "recent"
+    limit: Annotated[int, Meta(ge=1, le=1000)] = 50
+    offset: Count = 0
+    min_importance: Importance | UnsetType = UNSET
+    created_after: float | UnsetType = UNSET
+    created_before: float | UnsetType = UNSET
+
+
+class GetQuery(_Params):
+    include_embedding: bool = False
+
+
+class GraphQuery(_Params):
+    depth: Annotated[int, Meta(ge=1, le=5)] = 2
+    max_nodes: Annotated[int, Meta(ge=1, le=1000)] = 100
+    direction: Direction = "out"
+    type: Annotated[list[RelationType], Meta(max_length=32)] = msgspec.field(default_factory=list)
+
+
+def json_int(ge: int, le: int) -> Any:
+    """An integer in a body, as JSON Schema counts them: 25.0 is one too.
+
+    msgspec's int refuses 25.0 (and its lax mode would take "25" as well), so this is a float that must
+    be whole; the OpenAPI document calls it an integer (see _published). Read it with int().
+    """
+    return Annotated[float, Meta(ge=ge, le=le, multiple_of=1)]
+
+
+def _unset_none(value: S | UnsetType) -> S | None:
+    return None if isinstance(value, UnsetType) else value
+
+
 # -- request and response bodies --------------------------------------------------------------
+# The shapes; request_bodies() subclasses them with the limits of a running engine (embedding
+# dimension, content length, batch size, k), which are what the server validates with.
 
 
 class BatchRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -45,6 +147,8 @@ class BatchRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class SearchRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A non-empty query, or an embedding (which wins when both are given)."""
+
     query: str | None = None
     embedding: list[float] | None = None
     k: int = 10
@@ -52,9 +156,11 @@ class SearchRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class RelationRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    source_id: str
-    target_id: str
-    type: str
+    """Relate two memories of the tenant (they must differ: a memory cannot be related to itself)."""
+
+    source_id: MemoryId
+    target_id: MemoryId
+    type: RelationType
     weight: float = 1.0
 
 
@@ -83,6 +189,96 @@ class Health(msgspec.Struct, kw_only=True):
     uptime_seconds: float
 
 
+@dataclass(frozen=True)
+class Limits:
+    """The engine settings that bound what a request may carry."""
+
+    dim: int
+    max_content_chars: int
+    max_metadata_bytes: int
+    max_batch: int
+    max_search_k: int
+
+    @classmethod
+    def of(cls, engine: MemoryEngine) -> Limits:
+        c = engine.config
+        return cls(engine.dim, c.max_content_chars, c.max_metadata_bytes, c.max_batch, c.max_search_k)
+
+
+# An embedding must not be (or underflow to) the zero vector: one component at least this large.
+_PEAK_SCHEMA = {"contains": {"type": "number", "anyOf": [{"minimum": EMBEDDING_MIN_PEAK},
+                                                         {"maximum": -EMBEDDING_MIN_PEAK}]}}
+# Search needs something to search with.
+_QUERY_OR_EMBEDDING_SCHEMA = {"anyOf": [
+    {"required": ["query"], "properties": {"query": {"type": "string", "pattern": NON_BLANK}}},
+    {"required": ["embedding"], "properties": {"embedding": {"type": "array"}}},
+]}
+_NON_BLANK = re.compile(NON_BLANK)
+
+
+def _check_peak(embedding: Sequence[float] | None) -> None:
+    if embedding is not None and not any(abs(x) >= EMBEDDING_MIN_PEAK for x in embedding):
+        raise ValueError(f"embedding needs a component of magnitude >= {EMBEDDING_MIN_PEAK:g} "
+                         "(it must not be the zero vector)")
+
+
+def _new_memory_post_init(self: NewMemory) -> None:
+    _check_peak(self.embedding)
+
+
+def _search_post_init(self: SearchRequest) -> None:
+    _check_peak(self.embedding)
+    if self.embedding is None and (self.query is None or not _NON_BLANK.search(self.query)):
+        raise ValueError("give a non-empty query or an embedding")
+
+
+def request_bodies(limits: Limits) -> dict[type, type]:
+    """Each request body shape mapped to its subclass carrying the limits the server validates with."""
+    # Types made at run time: typed Any, as a checker cannot read them.
+    content: Any = Annotated[str, Meta(min_length=1, max_length=limits.max_content_chars, pattern=NON_BLANK,
+                                       description="not blank (something besides white space)")]
+    embedding: Any = Annotated[list[Component], Meta(
+        min_length=limits.dim, max_length=limits.dim, extra_json_schema=_PEAK_SCHEMA,
+        description=f"{limits.dim} numbers, not all (nearly) zero; computed from the content when absent")]
+    metadata: Any = Annotated[dict[str, Any], Meta(
+        description=f"any JSON object, at most {limits.max_metadata_bytes} bytes as compact JSON")]
+
+    def struct(base: type, fields: list[tuple[str, Any, Any]], post_init: Any = None) -> type:
+        namespace: dict[str, Any] = {"__doc__": base.__doc__}
+        if post_init is not None:
+            namespace["__post_init__"] = post_init
+        return msgspec.defstruct(base.__name__, fields, bases=(base,), module=__name__, namespace=namespace,
+                                 kw_only=True, forbid_unknown_fields=True)
+
+    new_memory = struct(NewMemory, [
+        ("content", content, msgspec.NODEFAULT),
+        ("importance", Importance, 0.5),
+        ("metadata", metadata, msgspec.field(default_factory=dict)),
+        ("embedding", embedding | None, None),
+    ], _new_memory_post_init)
+    patch = struct(MemoryPatch, [
+        ("content", content | None, None),
+        ("importance", Importance | None, None),
+        ("metadata", metadata | None, None),
+        ("embedding", embedding | None, None),
+    ], _new_memory_post_init)
+    items: Any = Annotated[GenericAlias(list, (new_memory,)), Meta(min_length=1, max_length=limits.max_batch)]
+    batch = struct(BatchRequest, [("items", items, msgspec.NODEFAULT)])
+    search_ = struct(SearchRequest, [
+        ("query", str | None, None),
+        ("embedding", embedding | None, None),
+        ("k", json_int(1, limits.max_search_k), 10),
+        ("min_importance", float | None, None),
+    ], _search_post_init)
+    return {NewMemory: new_memory, MemoryPatch: patch, BatchRequest: batch, SearchRequest: search_,
+            RelationRequest: RelationRequest}
+
+
+def _body_schemas(bodies: dict[type, type]) -> dict[type, dict[str, Any]]:
+    """Schema keywords a body type's own msgspec schema lacks (the checks of its __post_init__)."""
+    return {bodies[SearchRequest]: _QUERY_OR_EMBEDDING_SCHEMA}
+
+
 # -- errors -------------------------------------------------------------------------------------
 
 
@@ -93,9 +289,9 @@ class HttpError(Exception):
         self.code = code
 
 
-def _error(status: int, code: str, message: str) -> Response:
+def _error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> Response:
     return Response(_encode(ErrorBody(error=ErrorDetail(code=code, message=message))), status,
-                    media_type="application/json")
+                    headers=headers, media_type="application/json")
 
 
 _STATUS: dict[type[EngineError], tuple[int, str]] = {
@@ -125,50 +321,100 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 async def decode_body(request: Request, kind: type[S]) -> S:
-    """Read and validate a JSON body: 413 when too large, 400 malformed, 422 the wrong shape."""
+    """Read and validate a JSON body: 413 when too large, 400 malformed, 422 the wrong shape.
+
+    `kind` is a body shape; it is decoded as the server's constrained subclass of it.
+    """
     body = await _read_body(request, request.app.state.max_body)
+    constrained: type[S] = request.app.state.bodies.get(kind, kind)
     try:
-        return msgspec.json.decode(body, type=kind)
+        return msgspec.json.decode(body, type=constrained)
     except msgspec.ValidationError as exc:
         raise InvalidInput(str(exc)) from exc
+    except RecursionError:
+        raise InvalidInput("the body is nested too deeply") from None
     except msgspec.DecodeError as exc:
         # NaN and Infinity are not JSON, but Python clients send them; that is a bad value (422),
         # not a malformed document (400).
         try:
             json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise HttpError(400, "malformed_json", f"body is not valid JSON: {exc}") from exc
         raise InvalidInput("numbers must be finite: NaN and Infinity are not allowed") from exc
 
 
 # -- parameters -------------------------------------------------------------------------------
 
-
-def _tenant(request: Request | WebSocket) -> Tenant:
-    return MemoryEngine.tenant(request.path_params["agent_id"], request.path_params["user_id"])
+_AT = re.compile(r" - at `\$\.?([^`]*)`$")
 
 
-def _int_param(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
+def _params(kind: type[_Params], values: dict[str, Any], where: str) -> Any:
     try:
-        return int(raw)
-    except ValueError:
-        raise InvalidInput(f"query parameter {name} must be an integer") from None
+        return msgspec.convert(values, kind, strict=False)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        m = _AT.search(message)
+        if m is None:
+            raise InvalidInput(f"{where} parameter {message}") from None
+        name = m[1].split("[")[0]
+        if name in ("agent_id", "user_id"):  # the message the engine gives for a bad tenant too
+            raise InvalidInput(f"agent_id and user_id must be 1-{TENANT_ID_MAX} characters of letters, digits, "
+                               "_ . : @ -") from None
+        raise InvalidInput(f"{where} parameter {name}: {message[:m.start()]}") from None
 
 
-def _float_param(request: Request, name: str) -> float | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InvalidInput(f"query parameter {name} must be a number") from None
-    if not math.isfinite(value):
-        raise InvalidInput(f"query parameter {name} must be finite")
-    return value
+def _list_fields(kind: type[_Params]) -> frozenset[str]:
+    info = msgspec.inspect.type_info(kind)
+    assert isinstance(info, msgspec.inspect.StructType)
+    return frozenset(f.name for f in info.fields if isinstance(f.type, msgspec.inspect.ListType))
+
+
+_LISTS: dict[type[_Params], frozenset[str]] = {}
+
+
+def parse_query(request: Request, kind: type[_Params]) -> Any:
+    lists = _LISTS.get(kind)
+    if lists is None:
+        lists = _LISTS[kind] = _list_fields(kind)
+    q = request.query_params
+    values: dict[str, Any] = {}
+    for name in kind.__struct_fields__:
+        if name in lists:
+            if name in q:
+                values[name] = q.getlist(name)
+        elif name in q:
+            values[name] = q[name]
+    return _params(kind, values, "query")
+
+
+def _path_kind(path: str) -> type[_Params] | None:
+    if "{memory_id}" in path:
+        return MemoryPath
+    if "{agent_id}" in path:
+        return TenantPath
+    return None
+
+
+def _tenant_of(p: TenantPath) -> Tenant:
+    return MemoryEngine.tenant(p.agent_id, p.user_id)
+
+
+def _path(request: Request) -> MemoryPath:
+    """The validated path parameters of a memory's route (the dispatcher put them there)."""
+    path: MemoryPath = request.state.path
+    return path
+
+
+def _query(request: Request, kind: type[_P]) -> _P:
+    """The validated query parameters (the dispatcher put them there)."""
+    query = request.state.query
+    assert isinstance(query, kind)
+    return query
+
+
+def _tenant(request: Request) -> Tenant:
+    path: TenantPath = request.state.path
+    return _tenant_of(path)
 
 
 def _engine(request: Request | WebSocket) -> MemoryEngine:
@@ -259,36 +505,37 @@ async def create_batch(request: Request) -> Response:
 
 async def list_memories(request: Request) -> Response:
     tenant = _tenant(request)
+    q = _query(request, ListQuery)
     items = await _engine(request).list_memories(
         tenant,
-        sort=request.query_params.get("sort", "recent"),
-        limit=_int_param(request, "limit", 50),
-        offset=_int_param(request, "offset", 0),
-        min_importance=_float_param(request, "min_importance"),
-        created_after=_float_param(request, "created_after"),
-        created_before=_float_param(request, "created_before"),
+        sort=q.sort,
+        limit=q.limit,
+        offset=q.offset,
+        min_importance=_unset_none(q.min_importance),
+        created_after=_unset_none(q.created_after),
+        created_before=_unset_none(q.created_before),
     )
     return _json(MemoryList(items=items, count=len(items)))
 
 
 async def get_memory(request: Request) -> Response:
     tenant = _tenant(request)
-    with_emb = request.query_params.get("include_embedding", "false").lower() in ("1", "true", "yes")
-    memory = await _engine(request).get(tenant, request.path_params["memory_id"], with_embedding=with_emb)
+    q = _query(request, GetQuery)
+    memory = await _engine(request).get(tenant, _path(request).memory_id, with_embedding=q.include_embedding)
     return _json(memory)
 
 
 async def update_memory(request: Request) -> Response:
     tenant = _tenant(request)
     patch = await decode_body(request, MemoryPatch)
-    memory = await _engine(request).update(tenant, request.path_params["memory_id"], patch)
+    memory = await _engine(request).update(tenant, _path(request).memory_id, patch)
     request.app.state.hub.publish(tenant, "memory.updated", memory)
     return _json(memory)
 
 
 async def delete_memory(request: Request) -> Response:
     tenant = _tenant(request)
-    memory_id = request.path_params["memory_id"]
+    memory_id = _path(request).memory_id
     await _engine(request).delete(tenant, memory_id)
     request.app.state.hub.publish(tenant, "memory.deleted", {"id": memory_id})
     return Response(status_code=204)
@@ -298,7 +545,7 @@ async def search(request: Request) -> Response:
     tenant = _tenant(request)
     body = await decode_body(request, SearchRequest)
     hits = await _engine(request).search(
-        tenant, body.query, embedding=body.embedding, k=body.k, min_importance=body.min_importance
+        tenant, body.query, embedding=body.embedding, k=int(body.k), min_importance=body.min_importance
     )
     return _json(SearchResults(hits=hits))
 
@@ -306,20 +553,25 @@ async def search(request: Request) -> Response:
 async def relate(request: Request) -> Response:
     tenant = _tenant(request)
     body = await decode_body(request, RelationRequest)
-    rel = await _engine(request).relate(tenant, body.source_id, body.target_id, body.type, body.weight)
+    engine = _engine(request)
+    if body.source_id == body.target_id:
+        # A memory that does not exist is 404 whatever else is wrong with the request: 422 (related
+        # to itself) is for an existing memory only, as no JSON Schema can say "these two differ".
+        await engine.get(tenant, body.source_id)
+    rel = await engine.relate(tenant, body.source_id, body.target_id, body.type, body.weight)
     return _json(rel, 201)
 
 
 async def traverse(request: Request) -> Response:
     tenant = _tenant(request)
-    types = request.query_params.getlist("type") or None
+    q = _query(request, GraphQuery)
     result = await _engine(request).traverse(
         tenant,
-        request.path_params["memory_id"],
-        depth=_int_param(request, "depth", 2),
-        max_nodes=_int_param(request, "max_nodes", 100),
-        direction=request.query_params.get("direction", "out"),
-        types=types,
+        _path(request).memory_id,
+        depth=q.depth,
+        max_nodes=q.max_nodes,
+        direction=q.direction,
+        types=q.type or None,
     )
     return _json(result)
 
@@ -332,9 +584,12 @@ class WsCommand(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 async def live(websocket: WebSocket) -> None:
-    """Tenant-scoped live channel: pushes memory events, answers ``search`` / ``get`` / ``ping``."""
+    """Tenant-scoped live channel: pushes memory events, answers ``search`` / ``get`` / ``ping``.
+
+    Commands are JSON text frames; a binary frame closes the connection with 1003 (unsupported data).
+    """
     try:
-        tenant = _tenant(websocket)
+        tenant = _tenant_of(_params(TenantPath, dict(websocket.path_params), "path"))
     except InvalidInput:
         await websocket.close(code=1008)
         return
@@ -350,7 +605,14 @@ async def live(websocket: WebSocket) -> None:
         sender = asyncio.get_running_loop().create_task(pump())
         try:
             while True:
-                raw = await websocket.receive_text()
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                raw = message.get("text")
+                if raw is None:
+                    sender.cancel()
+                    await websocket.close(code=1003, reason="binary frames are not supported: send JSON text")
+                    break
                 reply = await _ws_reply(engine, tenant, raw)
                 await websocket.send_bytes(reply)
         except WebSocketDisconnect:
@@ -389,7 +651,7 @@ class Endpoint:
     body: type | None = None
     response: type | None = None
     status: int = 200
-    query: tuple[str, ...] = ()
+    query: type[_Params] | None = None
 
 
 T = "/v1/agents/{agent_id}/users/{user_id}"
@@ -401,18 +663,16 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/v1/stats", stats, "Engine statistics"),
     Endpoint("POST", f"{T}/memories", create_memory, "Create a memory", NewMemory, Memory, 201),
     Endpoint("GET", f"{T}/memories", list_memories, "List memories (recent first or by importance)",
-             response=MemoryList,
-             query=("sort", "limit", "offset", "min_importance", "created_after", "created_before")),
+             response=MemoryList, query=ListQuery),
     Endpoint("POST", f"{T}/memories/batch", create_batch, "Create up to 1000 memories in one transaction",
              BatchRequest, MemoryList, 201),
     Endpoint("POST", f"{T}/memories/search", search, "Semantic search in the tenant's memories",
              SearchRequest, SearchResults),
-    Endpoint("GET", f"{T}/memories/{{memory_id}}", get_memory, "Get a memory", response=Memory,
-             query=("include_embedding",)),
+    Endpoint("GET", f"{T}/memories/{{memory_id}}", get_memory, "Get a memory", response=Memory, query=GetQuery),
     Endpoint("PATCH", f"{T}/memories/{{memory_id}}", update_memory, "Update a memory", MemoryPatch, Memory),
     Endpoint("DELETE", f"{T}/memories/{{memory_id}}", delete_memory, "Delete a memory", status=204),
     Endpoint("GET", f"{T}/memories/{{memory_id}}/graph", traverse, "Breadth-first traversal from a memory",
-             response=Traversal, query=("depth", "max_nodes", "direction", "type")),
+             response=Traversal, query=GraphQuery),
     Endpoint("POST", f"{T}/relations", relate, "Relate two memories", RelationRequest, Relation, 201),
 )
 WS_PATH = f"{T}/ws"
@@ -423,14 +683,64 @@ def _operation_id(e: Endpoint) -> str:
     return "_".join([e.method.lower(), *words]).replace("-", "_").replace(".", "_")
 
 
-def build_openapi() -> dict[str, Any]:
+_ANCHORED = re.compile(r"\\A\(\?:(.*)\)\\Z", re.DOTALL)
+
+
+def _published(schema: Any) -> Any:
+    """The schema as the document states it, in the standard spelling of what msgspec generated.
+
+    Python's whole-string anchors \\A...\\Z become ECMAScript's ^...$, and a whole number (json_int:
+    type number, multipleOf 1) becomes type integer; both say the same thing.
+    """
+    if isinstance(schema, dict):
+        out = {k: _published(v) for k, v in schema.items()}
+        pattern = out.get("pattern")
+        if isinstance(pattern, str) and (m := _ANCHORED.fullmatch(pattern)):
+            out["pattern"] = f"^(?:{m[1]})$"
+        if out.get("type") == "number" and out.get("multipleOf") == 1:
+            out["type"] = "integer"
+            del out["multipleOf"]
+        return out
+    if isinstance(schema, list):
+        return [_published(v) for v in schema]
+    return schema
+
+
+def _parameters(kind: type[_Params] | None, where: str) -> list[dict[str, Any]]:
+    if kind is None:
+        return []
+    schema = msgspec.json.schema(kind)["$defs"][kind.__name__]
+    required = set(schema.get("required", ()))
+    params = []
+    for name, prop in schema["properties"].items():
+        prop = dict(prop)
+        param: dict[str, Any] = {"name": name, "in": where, "required": where == "path" or name in required}
+        if "description" in prop:
+            param["description"] = prop.pop("description")
+        param["schema"] = prop
+        params.append(param)
+    return params
+
+
+def allowed_methods(methods: Sequence[str]) -> str:
+    """The Allow header of a resource: its methods, and HEAD wherever GET is."""
+    allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
+    return ", ".join(sorted(allowed))
+
+
+def build_openapi(limits: Limits) -> dict[str, Any]:
+    """The OpenAPI 3.1 document, built from the types the server validates with (see request_bodies)."""
+    bodies = request_bodies(limits)
+    extra = _body_schemas(bodies)
     types = [t for e in ENDPOINTS for t in (e.body, e.response) if t is not None] + [ErrorBody]
+    types = [bodies.get(t, t) for t in types]
     (_, components) = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
+    for kind, keywords in extra.items():
+        components[kind.__name__].update(keywords)
     paths: dict[str, dict[str, Any]] = {}
+    err = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
     for e in ENDPOINTS:
-        params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-                  for n in ("agent_id", "user_id", "memory_id") if "{" + n + "}" in e.path]
-        params += [{"name": q, "in": "query", "required": False, "schema": {"type": "string"}} for q in e.query]
+        params = _parameters(_path_kind(e.path), "path") + _parameters(e.query, "query")
         op: dict[str, Any] = {"summary": e.summary, "operationId": _operation_id(e),
                               "parameters": params, "responses": {}}
         if e.body is not None:
@@ -440,21 +750,57 @@ def build_openapi() -> dict[str, Any]:
         if e.response is not None:
             ok["content"] = {"application/json": {"schema": {"$ref": f"#/components/schemas/{e.response.__name__}"}}}
         op["responses"][str(e.status)] = ok
-        err = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
         if e.path.startswith("/v1/agents"):
             op["responses"]["404"] = {"description": "Not found (also: another tenant's memory)", **err}
-            op["responses"]["422"] = {"description": "Invalid input", **err}
+            op["responses"]["422"] = {"description": "Invalid input (also what no schema can say: metadata "
+                                                     "too large, a body nested too deeply, a memory related "
+                                                     "to itself)", **err}
+            op["responses"]["503"] = {"description": "Busy: no database connection became free in time", **err}
         if e.body is not None:
             op["responses"]["400"] = {"description": "Malformed JSON", **err}
             op["responses"]["413"] = {"description": "Body too large", **err}
         paths.setdefault(e.path, {})[e.method.lower()] = op
-    return {
+    doc: dict[str, Any] = _published({
         "openapi": "3.1.0",
         "info": {"title": "agentmem", "version": __version__,
-                 "description": f"Agent-memory engine. Live events and search over WebSocket at {WS_PATH}."},
+                 "description": f"Agent-memory engine. Live events and search over WebSocket at {WS_PATH}: "
+                                "JSON text frames (a binary frame closes the connection with 1003). "
+                                "A method a path does not list answers 405 with an Allow header."},
         "paths": paths,
         "components": {"schemas": components},
-    }
+    })
+    return doc
+
+
+class Resource:
+    """One path and its methods: validates path and query parameters, then calls the method's handler.
+
+    Answers 405 with the full Allow list for any other method (Starlette's router would name only the
+    methods of the first route that matched the path).
+    """
+
+    def __init__(self, path: str, endpoints: Sequence[Endpoint]) -> None:
+        self.path = path
+        self.path_kind = _path_kind(path)
+        self.by_method = {e.method: e for e in endpoints}
+        if "GET" in self.by_method:
+            self.by_method.setdefault("HEAD", self.by_method["GET"])
+        self.allow = allowed_methods(list(self.by_method))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        e = self.by_method.get(request.method)
+        if e is None:
+            response = _error(405, "method_not_allowed", f"{request.method} is not allowed on {self.path}; "
+                              f"allowed: {self.allow}", headers={"Allow": self.allow})
+        else:
+            if self.path_kind is not None:
+                request.state.path = _params(self.path_kind, dict(request.path_params), "path")
+            if e.query is not None:
+                request.state.query = parse_query(request, e.query)
+            scope["endpoint"] = e.handler  # metrics label requests by their handler's route
+            response = await e.handler(request)
+        await response(scope, receive, send)
 
 
 # -- middleware -------------------------------------------------------------------------------------
@@ -511,6 +857,10 @@ def create_app(config: EngineConfig, *, max_body: int = DEFAULT_MAX_BODY) -> Sta
         engine = await MemoryEngine.open(config, observer=service_metrics)
         service_metrics.bind(engine)
         app.state.engine = engine
+        # The bodies' limits (the embedding dimension above all) are the running engine's.
+        limits = Limits.of(engine)
+        app.state.bodies = request_bodies(limits)
+        app.state.openapi = _encode(build_openapi(limits))
         try:
             yield
         finally:
@@ -527,18 +877,28 @@ def create_app(config: EngineConfig, *, max_body: int = DEFAULT_MAX_BODY) -> Sta
         service_metrics.error(exc.code)
         return _error(exc.status, exc.code, str(exc))
 
-    routes: list[BaseRoute] = [Route(e.path, e.handler, methods=[e.method]) for e in ENDPOINTS]
+    async def on_routing_error(request: Request, exc: Exception) -> Response:
+        # Starlette's own 404 (no route has this path), in the error format of every other answer.
+        assert isinstance(exc, HTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+    by_path: dict[str, list[Endpoint]] = {}
+    for e in ENDPOINTS:
+        by_path.setdefault(e.path, []).append(e)
+    resources = [Resource(path, endpoints) for path, endpoints in by_path.items()]
+    routes: list[BaseRoute] = [Route(r.path, r) for r in resources]
     routes.append(WebSocketRoute(WS_PATH, live))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={EngineError: on_engine_error, HttpError: on_http_error},
+        exception_handlers={EngineError: on_engine_error, HttpError: on_http_error, HTTPException: on_routing_error},
     )
     app.state.metrics = service_metrics
     app.state.hub = EventHub()
     app.state.max_body = max_body
-    app.state.openapi = _encode(build_openapi())
-    templates = {e.handler: e.path for e in ENDPOINTS}
+    templates: dict[Any, str] = {r: r.path for r in resources}  # a 405 is counted under its path
+    templates.update({e.handler: e.path for e in ENDPOINTS})
     templates[metrics] = "/metrics"
     app.add_middleware(MetricsMiddleware, service_metrics=service_metrics, templates=templates)
     return app
