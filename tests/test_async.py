@@ -13,11 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import PROGRAMS, one_line_error, profkit
+from tests.helpers import PROGRAMS, artifacts, one_line_error, profkit
 
-
-def artifacts(doc: dict[str, Any]) -> dict[str, Path]:
-    return {a["kind"]: Path(a["path"]) for a in doc["artifacts"]}
+pytestmark = pytest.mark.slow
 
 
 def by_name(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -11,6 +11,8 @@ import pytest
 
 from tests.helpers import REPO, one_line_error, profkit, snapshot
 
+pytestmark = pytest.mark.slow
+
 # All four suites: with five or more operations each worker is normalised by the rest of the suite,
 # which is what keeps a same-commit comparison quiet on a shared machine.
 FAST = ["--quick", "--samples", "60"]

@@ -10,15 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EngineProcess
+from tests.helpers import PROFKIT, REPO, EngineProcess, one_line_error, profkit
 
-REPO = Path(__file__).resolve().parents[1]
-PROFKIT = Path(sys.executable).with_name("profkit")
-
-
-def cli(*args: str, timeout: float = 300, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(PROFKIT), *args], capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                          check=False)
+pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("entry", ["script", "module"])
@@ -31,30 +25,22 @@ def test_help_everywhere(entry: str) -> None:
         assert "Usage" in sub.stdout
 
 
-def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode != 0
-    assert "Traceback" not in proc.stderr, proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stderr
-    return lines[0]
-
-
 def test_load_against_nothing_is_one_clear_line() -> None:
-    line = _one_line_error(cli("load", "--url", "http://127.0.0.1:9", "--duration", "1"))
+    line = one_line_error(profkit("load", "--url", "http://127.0.0.1:9", "--duration", "1"))
     assert "cannot connect" in line
 
 
 def test_unknown_scenario_and_bad_url() -> None:
-    assert "unknown scenario" in _one_line_error(cli("load", "--scenario", "nope"))
-    assert "--url" in _one_line_error(cli("load", "--url", "ftp://x", "--duration", "1"))
+    assert "unknown scenario" in one_line_error(profkit("load", "--scenario", "nope"))
+    assert "--url" in one_line_error(profkit("load", "--url", "ftp://x", "--duration", "1"))
 
 
 def test_serve_refuses_a_bad_port() -> None:
-    assert "--port" in _one_line_error(cli("serve", "--port", "70000"))
+    assert "--port" in one_line_error(profkit("serve", "--port", "70000"))
 
 
 def test_load_json_report(engine_proc: EngineProcess) -> None:
-    proc = cli("load", "--url", engine_proc.url, "--scenario", "mixed", "--duration", "2", "--concurrency", "8",
+    proc = profkit("load", "--url", engine_proc.url, "--scenario", "mixed", "--duration", "2", "--concurrency", "8",
                "--seed-per-tenant", "20", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
@@ -65,14 +51,14 @@ def test_load_json_report(engine_proc: EngineProcess) -> None:
 
 @pytest.mark.parametrize("scenario", ["ingest", "search-heavy", "graph"])
 def test_every_scenario_runs_clean(engine_proc: EngineProcess, scenario: str) -> None:
-    proc = cli("load", "--url", engine_proc.url, "--scenario", scenario, "--duration", "1", "--concurrency", "4",
+    proc = profkit("load", "--url", engine_proc.url, "--scenario", scenario, "--duration", "1", "--concurrency", "4",
                "--seed-per-tenant", "10", "--warmup", "0.2", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["errors"] == 0
 
 
 def test_ws_hold_small(engine_proc: EngineProcess) -> None:
-    proc = cli("load", "--url", engine_proc.url, "--scenario", "ws-hold", "--concurrency", "200",
+    proc = profkit("load", "--url", engine_proc.url, "--scenario", "ws-hold", "--concurrency", "200",
                "--duration", "1", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
@@ -81,7 +67,7 @@ def test_ws_hold_small(engine_proc: EngineProcess) -> None:
 
 def test_ci_job_files_artifacts_under_the_commit(tmp_path: Path) -> None:
     store = tmp_path / "store"
-    proc = cli("ci", "--store", str(store), "--duration", "2", "--concurrency", "8", "--json")
+    proc = profkit("ci", "--store", str(store), "--duration", "2", "--concurrency", "8", "--json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     folder = Path(result["folder"])

@@ -8,8 +8,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.conftest import start_engine
+from tests.helpers import start_engine
+
+pytestmark = pytest.mark.slow
 
 BATCH = 1000
 

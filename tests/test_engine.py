@@ -212,6 +212,7 @@ def test_vector_index_consistent_across_restart(tmp_path: Path, clean_stop: bool
     run(reopened, db, **cfg)
 
 
+@pytest.mark.slow  # builds an index of several thousand memories: 3 s alone, 10 s on a busy machine
 def test_recall_at_10_for_large_and_one_percent_tenants(tmp_path: Path) -> None:
     """HNSW (large tenant) and exact (1 % tenant) search both reach recall@10 >= 0.95."""
     corpus = Corpus(11)

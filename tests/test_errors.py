@@ -15,6 +15,8 @@ import pytest
 
 from tests.helpers import PROFKIT, PROGRAMS, REPO, one_line_error, snapshot
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
                     reason="needs root to start a process as another user (setpriv)")

@@ -14,14 +14,12 @@ import jsonschema
 import pytest
 
 from profkit.render.collapsed import read_collapsed
-from tests.helpers import PROGRAMS, one_line_error, profkit, snapshot
+from tests.helpers import PROGRAMS, artifacts, one_line_error, profkit, snapshot
+
+pytestmark = pytest.mark.slow
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "speedscope-file-format-schema.json").read_text())
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _artifacts(doc: dict[str, object]) -> dict[str, Path]:
-    return {a["kind"]: Path(a["path"]) for a in doc["artifacts"]}  # type: ignore[attr-defined, index]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +41,7 @@ def test_hot_function_tops_the_list(hot_run: dict[str, object]) -> None:
 
 
 def test_artifacts_are_filed_with_a_manifest(hot_run: dict[str, object]) -> None:
-    arts = _artifacts(hot_run)
+    arts = artifacts(hot_run)
     assert {"collapsed", "flamegraph-svg", "speedscope", "findings-json"} <= set(arts)
     manifest = json.loads((Path(str(hot_run["folder"])) / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["manifest_version"] == 1
@@ -55,7 +53,7 @@ def test_artifacts_are_filed_with_a_manifest(hot_run: dict[str, object]) -> None
 
 
 def test_speedscope_matches_the_published_schema(hot_run: dict[str, object]) -> None:
-    doc = json.loads(_artifacts(hot_run)["speedscope"].read_text())
+    doc = json.loads(artifacts(hot_run)["speedscope"].read_text())
     jsonschema.validate(doc, SCHEMA)
     names = {f["name"] for f in doc["shared"]["frames"]}
     assert "hot_function" in names
@@ -63,7 +61,7 @@ def test_speedscope_matches_the_published_schema(hot_run: dict[str, object]) -> 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (./dev.sh test installs Debian's)")
 def test_svg_renders_in_headless_chromium(hot_run: dict[str, object], tmp_path: Path) -> None:
-    svg = _artifacts(hot_run)["flamegraph-svg"]
+    svg = artifacts(hot_run)["flamegraph-svg"]
     assert "hot_function" in svg.read_text()
     png = tmp_path / "flame.png"
     proc = subprocess.run(

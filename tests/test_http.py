@@ -9,7 +9,9 @@ import msgspec
 import pytest
 from websockets.sync.client import connect
 
-from tests.conftest import EngineProcess
+from tests.helpers import EngineProcess
+
+pytestmark = pytest.mark.slow
 
 P = "/v1/agents/agent-a/users/u1"
 Q = "/v1/agents/agent-b/users/u1"

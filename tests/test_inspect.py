@@ -16,6 +16,8 @@ import pytest
 
 from tests.helpers import PROFKIT, PROGRAMS, one_line_error, profkit, snapshot
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def live() -> Iterator[subprocess.Popen[bytes]]:

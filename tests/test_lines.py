@@ -8,9 +8,12 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
 
-from tests.helpers import PROGRAMS, one_line_error, profkit
+import pytest
+
+from tests.helpers import PROGRAMS, artifacts, one_line_error, profkit
+
+pytestmark = pytest.mark.slow
 
 HOT = PROGRAMS / "lines_hot.py"
 
@@ -20,10 +23,6 @@ def marked_line(marker: str) -> tuple[int, str]:
         if marker in text:
             return number, text.strip()
     raise AssertionError(marker)
-
-
-def artifacts(doc: dict[str, Any]) -> dict[str, Path]:
-    return {a["kind"]: Path(a["path"]) for a in doc["artifacts"]}
 
 
 def test_hot_lines_json_and_standalone_html(tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -16,23 +15,19 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import PROFKIT, PROGRAMS, REPO, one_line_error
+from tests.helpers import PROGRAMS, one_line_error, profkit, snapshot
+
+pytestmark = pytest.mark.slow
 
 LEAK_VS_CHURN = PROGRAMS / "mem_leak_vs_churn.py"
 ALLOC_LOOP = PROGRAMS / "mem_alloc_loop.py"
 ALL_KINDS = {"memray-bin", "memray-html", "stats-json"}
 
 
-def cli(store: Path, *args: str, env: dict[str, str] | None = None,
+def mem(store: Path, *args: str, env: dict[str, str] | None = None,
         timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    argv = [str(PROFKIT), "mem", "--store", str(store), "--json", *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env, check=False)
-
-
-def snapshot(store: Path) -> dict[str, tuple[int, str]]:
-    """Every file under the store with its size and content hash."""
-    return {str(p.relative_to(store)): (p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())
-            for p in sorted(store.rglob("*")) if p.is_file()}
+    """``profkit mem --store STORE --json ARGS``."""
+    return profkit("mem", "--store", str(store), "--json", *args, env=env, timeout=timeout)
 
 
 def kinds(doc: dict[str, Any]) -> set[str]:
@@ -82,7 +77,7 @@ def child() -> Iterator[Child]:
 def leak_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """One real --leaks run of the known-answer program; its store also seeds the error tests."""
     store = tmp_path_factory.mktemp("leaks") / "store"
-    return store, cli(store, "--leaks", "--", "python", str(LEAK_VS_CHURN))
+    return store, mem(store, "--leaks", "--", "python", str(LEAK_VS_CHURN))
 
 
 @pytest.fixture
@@ -118,7 +113,7 @@ def test_leaks_name_leaky_and_not_churn(leak_run: tuple[Path, subprocess.Complet
 
 
 def test_default_scenario(tmp_path: Path) -> None:
-    proc = cli(tmp_path / "store", "--duration", "2", "--top", "5")
+    proc = mem(tmp_path / "store", "--duration", "2", "--top", "5")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["status"] == "complete"
@@ -135,7 +130,7 @@ def test_default_scenario(tmp_path: Path) -> None:
 
 
 def test_attach_to_live_process(tmp_path: Path, child: Child) -> None:
-    proc = cli(tmp_path / "store", "--pid", str(child.pid), "--duration", "3")
+    proc = mem(tmp_path / "store", "--pid", str(child.pid), "--duration", "3")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["status"] == "complete" and kinds(doc) == ALL_KINDS
@@ -153,7 +148,7 @@ def test_attach_to_live_process(tmp_path: Path, child: Child) -> None:
 
 def test_peak_budget_fails_with_its_own_exit_code(tmp_path: Path) -> None:
     store = tmp_path / "store"
-    proc = cli(store, "--peak-budget", "1MB", "--", "python", str(LEAK_VS_CHURN))
+    proc = mem(store, "--peak-budget", "1MB", "--", "python", str(LEAK_VS_CHURN))
     assert proc.returncode == 6, proc.stderr
     line = one_line_error(proc)
     assert "peak memory" in line and "exceeds budget 1MB" in line
@@ -166,7 +161,7 @@ def test_peak_budget_fails_with_its_own_exit_code(tmp_path: Path) -> None:
 
 def test_error_failing_command_keeps_what_it_recorded(seeded: Path) -> None:
     before = snapshot(seeded)
-    proc = cli(seeded, "--", "python", str(PROGRAMS / "mem_fails.py"))
+    proc = mem(seeded, "--", "python", str(PROGRAMS / "mem_fails.py"))
     assert proc.returncode == 4
     line = one_line_error(proc)
     assert "exited with code 1" in line and "RuntimeError" in line and "partial" in line
@@ -184,7 +179,7 @@ def test_error_pid_that_does_not_exist(seeded: Path) -> None:
     gone.wait()
     assert not Path(f"/proc/{gone.pid}").exists()
     before = snapshot(seeded)
-    assert "no process" in one_line_error(cli(seeded, "--pid", str(gone.pid), "--duration", "1"))
+    assert "no process" in one_line_error(mem(seeded, "--pid", str(gone.pid), "--duration", "1"))
     assert snapshot(seeded) == before
 
 
@@ -192,7 +187,7 @@ def test_error_pid_that_is_not_python(seeded: Path) -> None:
     sleeper = subprocess.Popen(["sleep", "30"])
     try:
         before = snapshot(seeded)
-        line = one_line_error(cli(seeded, "--pid", str(sleeper.pid), "--duration", "1"))
+        line = one_line_error(mem(seeded, "--pid", str(sleeper.pid), "--duration", "1"))
         assert "not a Python process" in line
         assert snapshot(seeded) == before
     finally:
@@ -202,7 +197,7 @@ def test_error_pid_that_is_not_python(seeded: Path) -> None:
 
 def test_error_bad_peak_budget(seeded: Path) -> None:
     before = snapshot(seeded)
-    proc = cli(seeded, "--peak-budget", "lots", "--", "python", str(LEAK_VS_CHURN))
+    proc = mem(seeded, "--peak-budget", "lots", "--", "python", str(LEAK_VS_CHURN))
     assert proc.returncode == 2
     assert "--peak-budget" in one_line_error(proc)
     assert snapshot(seeded) == before
@@ -210,7 +205,7 @@ def test_error_bad_peak_budget(seeded: Path) -> None:
 
 def test_error_command_that_is_not_python(seeded: Path) -> None:
     before = snapshot(seeded)
-    proc = cli(seeded, "--", "sleep", "1")
+    proc = mem(seeded, "--", "sleep", "1")
     assert proc.returncode == 2
     assert "python" in one_line_error(proc).lower()
     assert snapshot(seeded) == before
@@ -220,7 +215,7 @@ def test_error_no_debugger_for_attach(seeded: Path, child: Child) -> None:
     # Only the venv's own programs on PATH: no gdb, no lldb.
     env = {**os.environ, "PATH": str(Path(sys.executable).parent)}
     before = snapshot(seeded)
-    proc = cli(seeded, "--pid", str(child.pid), "--duration", "1", env=env)
+    proc = mem(seeded, "--pid", str(child.pid), "--duration", "1", env=env)
     assert proc.returncode == 3
     assert "gdb or lldb" in one_line_error(proc)
     assert snapshot(seeded) == before
@@ -232,7 +227,7 @@ def test_error_target_dies_mid_attach(seeded: Path) -> None:
     try:
         before = snapshot(seeded)
         started = time.monotonic()
-        proc = cli(seeded, "--pid", str(dying.pid), "--duration", "5")
+        proc = mem(seeded, "--pid", str(dying.pid), "--duration", "5")
         assert proc.returncode == 4
         line = one_line_error(proc)
         assert f"pid {dying.pid} exited" in line and "partial" in line

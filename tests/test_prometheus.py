@@ -12,7 +12,9 @@ import httpx
 import pytest
 
 from profkit.process import free_port
-from tests.conftest import EngineProcess
+from tests.helpers import EngineProcess
+
+pytestmark = pytest.mark.slow
 
 PROMETHEUS = os.environ.get("PROMETHEUS_BIN") or shutil.which("prometheus")
 

@@ -14,6 +14,8 @@ from profkit.gitinfo import Commit
 from profkit.store import ArtifactStore, StoreError, write_atomic
 from tests.helpers import one_line_error, profkit
 
+pytestmark = pytest.mark.slow
+
 COMMIT = Commit("0123456789abcdef0123", dirty=False)
 
 

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize(("scenario", "mode"), [("mixed", "engine"), ("ingest", "engine"), ("graph", "http")])
 def test_scenario_as_a_process(scenario: str, mode: str) -> None:
