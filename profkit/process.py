@@ -158,6 +158,38 @@ def _stop_early(proc: subprocess.Popen[str], argv: Sequence[str]) -> Completed:
     return Completed(tuple(argv), proc.returncode, stdout or "", stderr or "", interrupted=True)
 
 
+class Spawned:
+    """A program started now and finished later (:meth:`finish`), so profkit can work meanwhile.
+
+    The same rules as :func:`run`: its own session, killed with its group on timeout or when the
+    block that owns it fails.
+    """
+
+    def __init__(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> None:
+        self.argv = tuple(argv)
+        try:
+            self.proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                         env=dict(env) if env is not None else tool_env(), start_new_session=True)
+        except FileNotFoundError as exc:
+            raise ToolMissing(f"{argv[0]} is not installed or not on PATH") from exc
+
+    def finish(self, timeout: float) -> Completed:
+        try:
+            stdout, stderr = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            self.kill()
+            raise TargetError(f"{shlex.join(self.argv)} did not finish within {timeout:.0f} s and was stopped") from exc
+        except BaseException:
+            self.kill()
+            raise
+        return Completed(self.argv, self.proc.returncode, stdout, stderr)
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            _kill_group(self.proc)
+            self.proc.communicate()
+
+
 def run_attached(argv: Sequence[str], *, duration: float | None, what: str) -> int:
     """Run an interactive program on this terminal; stop it with SIGINT after ``duration`` seconds."""
     try:

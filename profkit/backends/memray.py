@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ProfkitError, TargetError, ToolMissing
-from ..process import Background, Completed, child_env, last_line, pid_alive, run
+from ..process import Background, Completed, Spawned, child_env, last_line, pid_alive, run
 from ..results import AllocationSite
 from ..targets import PythonProgram
 from ..tools import TOOLS, require
@@ -280,16 +280,25 @@ def uid_gid(pid: int) -> tuple[int, int] | None:
 # -- flamegraphs -----------------------------------------------------------------------------------
 
 
-def flamegraph(capture: Path, out: Path, *, leaks: bool, timeout: float) -> None:
+def flamegraph_argv(capture: Path, out: Path, *, leaks: bool) -> list[str]:
     # The default HTML loads its scripts from a CDN; --no-web would embed them, at ~4.5 MB per file
     # in every run folder of the store.
     cmd = [*require("memray").argv(), "flamegraph", "--force", "--output", str(out)]
     if leaks:
         cmd.append("--leaks")
-    proc = run([*cmd, str(capture)], timeout=timeout)
+    return [*cmd, str(capture)]
+
+
+def start_flamegraph(capture: Path, out: Path, *, leaks: bool) -> Spawned:
+    """memray's flamegraph reporter on its own core while profkit reads the capture on the other."""
+    return Spawned(flamegraph_argv(capture, out, leaks=leaks))
+
+
+def finish_flamegraph(job: Spawned, out: Path, *, leaks: bool, timeout: float) -> None:
+    proc = job.finish(timeout)
     if proc.returncode != 0 or not out.is_file():
         what = "leaks flamegraph" if leaks else "flamegraph"
-        raise ProfkitError(f"memray {what} failed on {capture.name}: "
+        raise ProfkitError(f"memray {what} failed on {Path(job.argv[-1]).name}: "
                            f"{last_line(proc.stderr + proc.stdout) or f'exit code {proc.returncode}'}")
 
 
@@ -491,3 +500,26 @@ def read_capture(capture: Path, *, top: int, leaks: bool, code: CodeFilter,
         metadata=metadata,
     )
 
+
+def report(capture: Path, flamegraph_out: Path, leaks_out: Path | None, *, top: int, code: CodeFilter,
+           tick: Callable[[str], None], timeout: float) -> CaptureReport:
+    """The tables (read here) and memray's HTML flamegraphs (rendered by memray meanwhile).
+
+    Reading a large capture is most of a mem run's cost and it is single-threaded, in memray as in
+    profkit: the flamegraphs render in processes of their own while this one reads, so both cores
+    work, and the wall time is about that of the longest single pass rather than their sum.
+    """
+    renders = [(start_flamegraph(capture, flamegraph_out, leaks=False), flamegraph_out, False)]
+    if leaks_out is not None:
+        renders.append((start_flamegraph(capture, leaks_out, leaks=True), leaks_out, True))
+    try:
+        tick(f"memray: reading {capture.name} (flamegraphs rendering meanwhile)")
+        result = read_capture(capture, top=top, leaks=leaks_out is not None, code=code, tick=tick)
+        tick("memray: waiting for the flamegraphs")
+        for job, out, for_leaks in renders:
+            finish_flamegraph(job, out, leaks=for_leaks, timeout=timeout)
+    except BaseException:
+        for job, _, _ in renders:
+            job.kill()
+        raise
+    return result

@@ -62,15 +62,7 @@ def run_mem(opts: Options, *, native: bool, leaks: bool, peak_budget: str | None
                 problem, seconds = _record(run, program, flags, target, opts.duration)
             running_after = pid_alive(target.pid) if target.pid is not None else None
             run.add(CAPTURE, "memray-bin")
-            tick(f"memray: reading {CAPTURE}")
-            report = backend.read_capture(run.path(CAPTURE), top=top, leaks=leaks, code=code, tick=tick)
-            tick("memray: rendering the flamegraph")
-            backend.flamegraph(run.path(CAPTURE), run.path(FLAMEGRAPH), leaks=False, timeout=RENDER_TIMEOUT)
-            run.add(FLAMEGRAPH, "memray-html")
-            if leaks:
-                tick("memray: rendering the leaks flamegraph")
-                backend.flamegraph(run.path(CAPTURE), run.path(LEAKS_FLAMEGRAPH), leaks=True, timeout=RENDER_TIMEOUT)
-                run.add(LEAKS_FLAMEGRAPH, "memray-leaks-html")
+            report = _report(run, top=top, leaks=leaks, code=code, tick=tick)
 
         findings = _findings(report, target, flags, seconds, peak_budget, budget)
         if running_after is not None:
@@ -93,6 +85,16 @@ def run_mem(opts: Options, *, native: bool, leaks: bool, peak_budget: str | None
         raise PeakBudgetExceeded(f"peak memory {human(peak)} exceeds budget {peak_budget} "
                                  f"({peak:,} > {budget:,} bytes); artifacts in {run.folder}", result=doc)
     return doc
+
+
+def _report(run: Run, *, top: int, leaks: bool, code: backend.CodeFilter,
+            tick: Callable[[str], None]) -> backend.CaptureReport:
+    report = backend.report(run.path(CAPTURE), run.path(FLAMEGRAPH), run.path(LEAKS_FLAMEGRAPH) if leaks else None,
+                            top=top, code=code, tick=tick, timeout=RENDER_TIMEOUT)
+    run.add(FLAMEGRAPH, "memray-html")
+    if leaks:
+        run.add(LEAKS_FLAMEGRAPH, "memray-leaks-html")
+    return report
 
 
 def _user_roots(target: Target) -> list[Path]:
