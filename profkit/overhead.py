@@ -25,7 +25,8 @@ from .process import run
 from .targets import PythonProgram
 from .tools import require
 
-TARGETS = {"flame": 1.05, "mem": 2.0}
+# "continuous" is profkit ci's engine profile (pyspy.CONTINUOUS: 100 Hz, never pausing the target).
+TARGETS = {"flame": 1.05, "continuous": 1.03, "mem": 2.0}
 
 
 SCENARIO_MODULE = "agentmem.workload.run"
@@ -44,6 +45,9 @@ def mode_run(mode: str, ops: int, work: Path) -> tuple[list[str], dict[str, str]
         return plain, None
     if mode == "flame":
         return pyspy.record_argv(work / "flame.collapsed", pyspy.RecordFlags(rate=100), pid=None, argv=plain,
+                                 duration=None), None
+    if mode == "continuous":
+        return pyspy.record_argv(work / "continuous.collapsed", pyspy.CONTINUOUS, pid=None, argv=plain,
                                  duration=None), None
     if mode == "mem":
         return memray.run_argv(work / "mem.bin", program, memray.Flags()), None
@@ -100,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m profkit.overhead", description=__doc__.split("\n\n")[0])
     parser.add_argument("--ops", type=int, default=30_000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--modes", default="baseline,flame,mem,async,lines")
+    parser.add_argument("--modes", default="baseline,flame,continuous,mem,async,lines")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     modes = args.modes.split(",")

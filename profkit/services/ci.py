@@ -26,6 +26,7 @@ from typing import Any, TypeVar, cast
 import httpx
 
 from .. import commit_index
+from ..backends.pyspy import CONTINUOUS
 from ..bench.compare import REGRESSION, SLOWER, compare
 from ..errors import CheckFailed, ProfkitError, UsageError
 from ..gitinfo import Commit
@@ -37,11 +38,6 @@ from ..store import ArtifactStore
 from .flame import run_flame
 from .load import LoadProgress, drive, failure_line
 
-SAMPLE_RATE_HZ = 100
-# The continuous profile is what a team leaves on: py-spy reads the engine's memory without
-# pausing it (--nonblocking), so the engine never stops for a sample. The price is the odd torn
-# stack (a frame read while it changes); at 100 Hz over a 20 s load that is noise in a flamegraph.
-NONBLOCKING = True
 PROFILE_SECONDS = 8.0
 Doc = TypeVar("Doc")
 
@@ -148,8 +144,8 @@ def _load_and_flame(store: Path, commit: Commit, duration: float, concurrency: i
             def sample() -> None:
                 opts = Options(scenario=None, command=(), pid=engine.pid, duration=duration, store=store)
                 try:
-                    flame["doc"] = run_flame(opts, rate=SAMPLE_RATE_HZ, native=False, subprocesses=False, idle=False,
-                                             gil=False, nonblocking=NONBLOCKING, top=10)
+                    flame["doc"] = run_flame(opts, rate=CONTINUOUS.rate, native=False, subprocesses=False,
+                                             idle=False, gil=False, nonblocking=CONTINUOUS.nonblocking, top=10)
                 except ProfkitError as exc:
                     flame_error["error"] = str(exc)
 
