@@ -20,7 +20,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from tests.conftest import EngineProcess, start_engine
+from tests.helpers import EngineProcess, start_engine
 
 pytestmark = pytest.mark.slow  # every test here talks to a real engine process
 
