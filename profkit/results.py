@@ -489,3 +489,74 @@ class DiffFindings(TypedDict):
 class DiffResult(RunSummary):
     command: str
     findings: DiffFindings
+
+
+# -- dashboard -----------------------------------------------------------------------------------------
+
+
+class DashboardStep(TypedDict):
+    """A shift of an operation's p50 level across commits, at the commit where it began."""
+
+    op: str
+    folder: str  # the commit folder of the first point at the new level
+    commit: str
+    position: int  # the commit's place in the site's order (oldest 0)
+    before_ms: float  # median p50 of the commits before it (up to the previous step)
+    after_ms: float  # median p50 from it on (up to the next step)
+    change_pct: float
+    z: float  # the shift in standard errors of a difference of medians
+    flagged: bool  # the commit's own comparison with its parent already called it slower or a regression
+
+
+class DashboardFlag(TypedDict):
+    """An operation a commit's comparison with its parent called a regression or slower."""
+
+    folder: str
+    op: str
+    verdict: str
+    change_pct: float
+
+
+class DashboardAsset(TypedDict):
+    """A script or stylesheet a memray page loads from a CDN, and the local copy the site serves instead."""
+
+    url: str
+    asset: str | None  # relative to the site folder; None when no local copy was found
+    source: str | None  # the file it was copied from
+    pages: int  # memray pages of the site that load it
+
+
+class DashboardResult(TypedDict):
+    command: str
+    store: str
+    site: str
+    index: str  # <site>/index.html
+    commits: int
+    operations: list[str]
+    pages: int  # commit pages written
+    steps: list[DashboardStep]
+    flags: list[DashboardFlag]
+    memray_pages: int
+    assets: list[DashboardAsset]
+    missing_assets: list[str]  # CDN URLs with no local copy: those pages lack that script or style offline
+    missing_artifacts: int  # artifacts an index names whose files are gone (removed by gc): not linked
+    seconds: float
+
+
+class GcPin(TypedDict):
+    folder: str
+    why: str  # "baseline NAME" or "--keep-ref REF"
+
+
+class GcCommitsResult(TypedDict):
+    """gc --keep-commits: whole commits removed, the newest and the pinned ones kept."""
+
+    command: str
+    store: str
+    keep_commits: int
+    dry_run: bool
+    pinned: list[GcPin]
+    kept: list[str]  # commit folders kept, newest first
+    removed_commits: list[str]  # commit folders removed whole
+    removed: list[str]  # every run removed, as in gc --keep
+    running: list[str]  # runs still running in a commit otherwise removed: kept, with their commit folder

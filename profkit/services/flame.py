@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
 from ..backends.pyspy import RecordFlags, explain_failure, record
 from ..errors import Interrupted, TargetError
 from ..process import exit_problem, pid_alive
 from ..progress import SILENT, Reporter
 from ..render.collapsed import read_collapsed
 from ..render.flamegraph_svg import render_svg
+from ..render.pprof import to_pprof
 from ..render.speedscope import to_speedscope
 from ..results import FlameFindings, FlameResult
 from ..session import STOPPED_BY_USER, Options, open_run, summary
@@ -15,6 +18,7 @@ from ..targets import require_python_pid
 from ..tools import require, versions
 
 COLLAPSED = "profile.collapsed"
+PPROF = "profile.pb.gz"
 MAX_RATE = 10_000
 
 
@@ -29,9 +33,11 @@ def run_flame(opts: Options, *, rate: int, native: bool, subprocesses: bool, idl
         raw = run.path(COLLAPSED)
         # A pid is sampled for --duration; a scenario stops by itself after it; a command runs to its end.
         duration = opts.duration if target.kind == "pid" else None
+        started_ns, clock_start = time.time_ns(), time.monotonic_ns()
         with reporter.stage(f"py-spy sampling {target.label} at {rate} Hz"):
             proc = record(raw, flags, pid=target.pid, argv=list(target.argv), duration=duration,
                           timeout=target.timeout(opts.duration))
+        elapsed_ns = time.monotonic_ns() - clock_start
         if not raw.is_file() or raw.stat().st_size == 0:
             if proc.interrupted:
                 raise Interrupted(f"interrupted before py-spy took a sample of {target.label}; nothing was recorded")
@@ -44,6 +50,10 @@ def run_flame(opts: Options, *, rate: int, native: bool, subprocesses: bool, idl
         subtitle = f"{stacks.total} samples at {rate} Hz" + (" (GIL only)" if gil else "")
         run.write("flamegraph.svg", render_svg(stacks, title=title, subtitle=subtitle).encode(), "flamegraph-svg")
         run.write_json("profile.speedscope.json", to_speedscope(stacks, name=target.label, rate_hz=rate), "speedscope")
+        # What was sampled, for readers of the run (profkit diff refuses to compare GIL-only with all samples).
+        run.manifest["sampling"] = {"profiler": "py-spy", "rate_hz": rate, "idle": idle, "gil": gil, "native": native}
+        run.write(PPROF, to_pprof(stacks, rate_hz=rate, wall=idle, time_nanos=started_ns, duration_nanos=elapsed_ns,
+                                  comments=(f"profkit flame: {target.label}", _mode_comment(idle, gil))), "pprof")
         findings: FlameFindings = {
             "samples": stacks.total,
             "rate_hz": rate,
@@ -68,3 +78,8 @@ def run_flame(opts: Options, *, rate: int, native: bool, subprocesses: bool, idl
         doc["error"] = problem
         raise TargetError(problem + f"; what was sampled is in {run.folder} (marked partial)")
     return doc
+
+
+def _mode_comment(idle: bool, gil: bool) -> str:
+    what = "all threads, idle ones included (wall clock)" if idle else "running threads"
+    return f"py-spy samples of {what}" + (", only while holding the GIL" if gil else "")
