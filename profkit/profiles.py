@@ -16,7 +16,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -160,44 +160,62 @@ def load_speedscope(path: Path) -> Profile:
         raise TargetError(f"{path} mixes units ({', '.join(sorted(units))}) across its profiles")
     unit = units.pop()
     weights: dict[tuple[str, ...], float] = {}
+    raw: list[float] = []
     try:
         for p in sampled:
             for sample, weight in zip(p["samples"], p["weights"], strict=True):
                 stack = tuple(frames[i] for i in sample)
                 weights[stack] = weights.get(stack, 0.0) + float(weight)
+                raw.append(float(weight))
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise TargetError(f"{path}: a sample does not fit the document's frames ({type(exc).__name__})") from exc
     if unit == "bytes":
         return Profile(Stacks({k: round(v) for k, v in weights.items() if v > 0}), MEMORY, BYTES, path,
                        "speedscope", counted=False)
-    counts, rate = _sample_counts(weights, _SECONDS.get(unit))
+    counts, rate = _sample_counts(weights, raw, _SECONDS.get(unit))
     stacks = Stacks(counts if counts is not None else {k: round(v * 1e9) for k, v in weights.items() if v > 0})
     if stacks.total == 0:
         raise TargetError(f"{path} holds no samples")
     return Profile(stacks, CPU, SAMPLES, path, "speedscope", counted=counts is not None, rate_hz=rate)
 
 
-def _sample_counts(weights: dict[tuple[str, ...], float],
+def _sample_counts(weights: dict[tuple[str, ...], float], raw: list[float],
                    seconds: float | None) -> tuple[dict[tuple[str, ...], int] | None, int | None]:
     """Sample counts behind speedscope weights, and the rate, when they can be told.
 
-    A sampled profile in seconds (profkit's own, py-spy's) weighs each stack count/rate, so every
-    weight is a whole multiple of the smallest one (one sample). Weights that are not were
-    measured some other way; their counts are unknown and the diff falls back to shares only.
+    A sampled profile in seconds weighs each entry count/rate: py-spy writes one entry per sample
+    (1/rate each), profkit one per distinct stack (count/rate). Either way every weight is a whole
+    multiple of one sample, found as the weights' greatest common divisor. Weights without one
+    (their divisor collapses towards zero) were measured some other way: their counts are unknown
+    and the diff falls back to shares only.
     """
-    positive = [w for w in weights.values() if w > 0]
+    positive = [w for w in raw if w > 0]
     if not positive:
         return {}, None
     if seconds is None:  # unit "none": the weights are counts
         if all(abs(w - round(w)) < 1e-6 for w in positive):
             return {k: round(w) for k, w in weights.items() if w > 0}, None
         return None, None
-    quantum = min(positive)
-    ratios = {k: w / quantum for k, w in weights.items() if w > 0}
-    if any(abs(r - round(r)) > 1e-3 * max(1.0, r) for r in ratios.values()):
+    quantum = _float_gcd(positive)
+    if quantum < min(positive) * 1e-4:
         return None, None
     rate = 1.0 / (quantum * seconds)
-    return {k: round(r) for k, r in ratios.items()}, round(rate) if rate >= 1 else None
+    return {k: round(w / quantum) for k, w in weights.items() if w > 0}, round(rate) if rate >= 1 else None
+
+
+def _float_gcd(values: list[float]) -> float:
+    """Euclid's algorithm on floats, a remainder within rounding error of 0 or of the divisor counting as 0."""
+    tol = min(values) * 1e-6
+    g = values[0]
+    for v in values[1:]:
+        a, b = (g, v) if g >= v else (v, g)
+        while b > tol:
+            r = math.fmod(a, b)
+            if b - r <= tol:
+                r = 0.0
+            a, b = b, r
+        g = a
+    return g
 
 
 def load_memray(path: Path, *, leaks: bool) -> Profile:
@@ -458,7 +476,53 @@ def _function_values(stacks: Stacks) -> tuple[Counter[str], Counter[str], dict[s
     return own, total, names
 
 
+def _files(stacks: Stacks) -> set[str]:
+    return {parse_frame(f).file for stack in stacks.counts for f in stack}
+
+
+def file_aliases(a: Stacks, b: Stacks) -> dict[str, str]:
+    """One name for a file the two profiles spell differently: py-spy's collapsed stacks say
+    ``agentmem/api.py``, its speedscope and memray say ``/srv/app/agentmem/api.py``. A path is
+    renamed to the other side's shorter spelling when that is a whole-component suffix of it and
+    the only one: two ``__init__.py`` of different packages are never merged by a guess."""
+    files_a, files_b = _files(a), _files(b)
+    every = files_a | files_b
+    aliases: dict[str, str] = {}
+    for mine, theirs in ((files_a - files_b, files_b), (files_b - files_a, files_a)):
+        for path in mine:
+            if not path or path.startswith("<"):
+                continue
+            shorter = [t for t in theirs if t and path.endswith("/" + t)]
+            if len(shorter) != 1:
+                continue
+            # ...and the short name must not fit another long one: it could be that one's.
+            if [f for f in every if f.endswith("/" + shorter[0])] == [path]:
+                aliases[path] = shorter[0]
+    return aliases
+
+
+def _renamed(stacks: Stacks, aliases: dict[str, str]) -> Stacks:
+    if not aliases:
+        return stacks
+    counts: dict[tuple[str, ...], int] = {}
+    for stack, value in stacks.counts.items():
+        frames = []
+        for text in stack:
+            f = parse_frame(text)
+            if f.file in aliases:
+                where = aliases[f.file] + (f":{f.line}" if f.line is not None else "")
+                text = f"{f.function} ({where})"
+            frames.append(text)
+        key = tuple(frames)
+        counts[key] = counts.get(key, 0) + value
+    return Stacks(counts)
+
+
 def diff(a: Profile, b: Profile, rule: Significance | None = None) -> ProfileDiff:
     """A and B frame by frame; refused when they measure different things."""
     check_comparable(a, b)
+    aliases = file_aliases(a.stacks, b.stacks)
+    if aliases:
+        a = replace(a, stacks=_renamed(a.stacks, aliases))
+        b = replace(b, stacks=_renamed(b.stacks, aliases))
     return ProfileDiff(a, b, rule or Significance(), _tree(a.stacks, b.stacks))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ JSON = "diff.json"
 RUN_PROFILES = {"flame": ("collapsed", "profile.collapsed"), "mem": ("memray-bin", "memray.bin")}
 MIN_PREFIX = 4  # a shorter sha prefix matches too much to mean anything
 LISTED = 8  # how many names a "no such ..." message lists
+MANIFEST_REMOVED = 20
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,9 @@ def run_diff(*, a: str, b: str, store: Path, top: int, min_share_pct: float, lea
             _write_out(out, svg)
             findings["out"] = str(out)
         run.write_json(JSON, findings, "diff-json")
-        run.conclude(dict(findings), None)
+        # diff.json has every removed frame; the manifest, read whole by `profkit runs`, the largest.
+        run.conclude({**findings, "removed": findings["removed"][:MANIFEST_REMOVED],
+                      "removed_frames": len(findings["removed"])}, None)
     filed = summary(run)
     return {"command": "diff", "run": filed["run"], "folder": filed["folder"], "status": filed["status"],
             "artifacts": filed["artifacts"], "findings": findings}
@@ -175,12 +178,9 @@ def _load_run(folder: Path, *, leaks: bool) -> tuple[Profile, str]:
         raise UsageError(f"run {run_id} ({manifest.get('status', 'no manifest')}) holds no {path.name}; it holds: "
                          f"{', '.join(_listing(folder)[:LISTED]) or 'nothing'}")
     if command == "mem":
-        profile = load_memray(path, leaks=leaks)
-        findings = manifest.get("findings")
-        if leaks and isinstance(findings, dict) and "leaks" not in findings:
-            profile = _with_note(profile, f"run {run_id} was recorded without --leaks (pymalloc), so small objects "
-                                          "may read as never freed")
-        return profile, run_id
+        # Whether the run was recorded for leaks (PYTHONMALLOC=malloc) is in the capture itself;
+        # load_memray notes a pymalloc capture read for leaks.
+        return load_memray(path, leaks=leaks), run_id
     sampling = manifest.get("sampling")
     rate = sampling.get("rate_hz") if isinstance(sampling, dict) else None
     if rate is None and isinstance(manifest.get("findings"), dict):
@@ -194,10 +194,6 @@ def _profile_path(folder: Path, manifest: dict[str, Any], command: str) -> Path:
     names = [a.get("path") for a in artifacts if isinstance(a, dict) and a.get("kind") == kind] \
         if isinstance(artifacts, list) else []
     return folder / str(names[0] if names else default)
-
-
-def _with_note(profile: Profile, note: str) -> Profile:
-    return replace(profile, notes=(*profile.notes, note))
 
 
 def _listing(folder: Path) -> list[str]:

@@ -205,6 +205,17 @@ def test_no_removed_section_when_nothing_vanished() -> None:
     assert 'data-section="removed"' not in svg and "Removed in B" not in svg
 
 
+def test_a_side_with_nothing_in_it_still_renders() -> None:
+    # B leaked nothing: everything A leaked is removed in B.
+    gone = diff(mem({("main (m.py:1)", "leak (m.py:2)"): 5 << 20}), mem({}))
+    svg = render_diff_svg(gone, title="t", subtitle="s")
+    assert 'data-section="removed" data-name="leak (m.py)"' in svg
+    assert gone.removed_rows()[0]["before_pct"] == 100.0
+    new = diff(mem({}), mem({("main (m.py:1)", "leak (m.py:2)"): 5 << 20}))
+    assert new.functions(top=5)[0]["status"] == "new"
+    ET.fromstring(render_diff_svg(new, title="t", subtitle="s"))
+
+
 # -- reading files ---------------------------------------------------------------------------------
 
 
@@ -216,9 +227,36 @@ def test_speedscope_written_by_profkit_reads_back_with_its_counts_and_rate(tmp_p
     assert p.stacks.counts == st.counts and p.counted and p.rate_hz == 250 and p.kind == CPU
 
 
+def test_speedscope_of_py_spy_one_entry_per_sample_reads_as_counts(tmp_path: Path) -> None:
+    # py-spy writes each sample on its own, weighing 1/rate; no stack is seen only once here.
+    frames = [{"name": "f", "file": "/srv/app/a.py", "line": 1}, {"name": "g", "file": "/srv/app/a.py", "line": 2}]
+    samples = [[0]] * 6 + [[1]] * 4
+    doc = {"shared": {"frames": frames}, "profiles": [{"type": "sampled", "unit": "seconds", "samples": samples,
+                                                       "weights": [0.01] * 10}]}
+    path = tmp_path / "py-spy.speedscope.json"
+    path.write_text(json.dumps(doc))
+    p = load_speedscope(path)
+    assert p.counted and p.rate_hz == 100
+    assert p.stacks.counts == {("f (/srv/app/a.py:1)",): 6, ("g (/srv/app/a.py:2)",): 4}
+
+
+def test_one_file_spelt_two_ways_is_one_function() -> None:
+    # py-spy's collapsed stacks shorten paths, its speedscope and memray do not.
+    a = cpu({("main (/srv/app/pkg/a.py:1)", "f (/srv/app/pkg/a.py:2)"): 50,
+             ("main (/srv/app/pkg/a.py:1)", "g (/srv/x/__init__.py:3)"): 50})
+    b = cpu({("main (pkg/a.py:1)", "f (pkg/a.py:2)"): 80, ("main (pkg/a.py:1)", "g (__init__.py:3)"): 10,
+             ("main (pkg/a.py:1)", "h (/srv/y/__init__.py:3)"): 10})
+    d = diff(a, b)
+    rows = {(r["function"], r["file"]): r for r in d.functions(top=10)}
+    assert rows[("f", "pkg/a.py")]["self_before_pct"] == 50 and rows[("f", "pkg/a.py")]["self_after_pct"] == 80
+    assert ("main", "pkg/a.py") not in rows  # 100 % of both once the paths agree
+    # __init__.py could be either package's: left alone rather than guessed
+    assert d.tree.children["main (pkg/a.py)"].children["g (/srv/x/__init__.py)"].after == 0
+
+
 def test_speedscope_weights_that_are_no_sample_counts_compare_by_share_only(tmp_path: Path) -> None:
     doc = to_speedscope(Stacks({("f (a.py:1)",): 1, ("g (a.py:2)",): 2}), name="x", rate_hz=100)
-    doc["profiles"][0]["weights"] = [0.013, 0.0171]
+    doc["profiles"][0]["weights"] = [0.0314159, 0.0271828]  # durations, not multiples of a sample
     path = tmp_path / "p.speedscope.json"
     path.write_text(json.dumps(doc))
     p = load_speedscope(path)
