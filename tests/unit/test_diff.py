@@ -384,3 +384,24 @@ def test_leaks_apply_to_memory_only(store: Path) -> None:
     folder = sorted((store / "bbbb1111bbbb").iterdir())[0]
     with pytest.raises(UsageError, match="--leaks"):
         run_diff(a=str(folder), b=str(folder), store=store, top=5, min_share_pct=0.5, leaks=True)
+
+
+def test_the_terminal_table_fits_80_columns(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from profkit.render.terminal import artifacts
+    from profkit.render.terminal import diff as terminal
+
+    doc = run_diff(a=SHA_A, b=SHA_B, store=store, top=5, min_share_pct=0.5)
+    buf, err = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(terminal, "out", Console(file=buf, width=80, soft_wrap=True))
+    monkeypatch.setattr(artifacts, "err", Console(file=err, width=80, soft_wrap=True))
+    terminal.show(doc)
+    text = buf.getvalue()
+    table = text.split("changed most", 1)[1].split("significant:", 1)[0]
+    assert all(len(line) <= 80 for line in table.splitlines()), text
+    assert text.startswith("A aaaa1111bbbb/flame-") and "\nB bbbb1111bbbb/flame-" in text
+    assert "30.0→90.0" in text and "+60.0" in text and "70.0→10.0" in text and "-60.0" in text
+    assert "z-test" in text and "diff.svg" in err.getvalue()

@@ -38,7 +38,8 @@ def _row(row: DiffFunction) -> list[str]:
 
 def show(doc: DiffResult) -> None:
     f = doc["findings"]
-    out.print(f"{_side('A', f['a'])} → {_side('B', f['b'])}", highlight=False)
+    out.print(_side("A", f["a"]), highlight=False)
+    out.print(_side("B", f["b"]), highlight=False)
     table = new_table(f"functions whose share of {f['measure']} changed most (% of each profile, Δ in points)")
     key_column(table, "function (file)")
     for header in ("self %", "Δ", "total %", "Δ"):
