@@ -208,3 +208,17 @@ def test_memory_and_cpu_are_not_compared(captures: tuple[Path, Path], cpu_runs: 
     proc = profkit("diff", str(captures[0]), cpu_runs[0]["folder"], "--store", str(store))
     assert proc.returncode == 2
     assert "CPU samples and memory bytes" in one_line_error(proc)
+
+
+def test_two_commits_with_only_mem_runs_compare_memory(captures: tuple[Path, Path], tmp_path: Path) -> None:
+    from profkit.gitinfo import Commit
+    from profkit.store import ArtifactStore
+
+    store = tmp_path / "store"
+    for sha, capture in (("a" * 40, captures[0]), ("b" * 40, captures[1])):
+        with ArtifactStore(store).open_run("mem", commit=Commit(sha, False), target={}, tools={}) as run:
+            run.write("memray.bin", capture.read_bytes(), "memray-bin")
+    doc = _json(profkit("diff", "aaaaaaa", "bbbbbbb", "--store", str(store), "--json"))
+    f = doc["findings"]
+    assert f["measure"] == "bytes allocated" and f["a"]["source"] == f["b"]["source"] == "commit"
+    assert f["a"]["run"].startswith("aaaaaaaaaaaa/mem-") and f["functions"][0]["function"] == "grow"

@@ -68,13 +68,23 @@ def run_diff(*, a: str, b: str, store: Path, top: int, min_share_pct: float, lea
         raise UsageError(f"--min-share must be between 0 and 100 percentage points, got {min_share_pct:g}")
     if out is not None and not out.parent.is_dir():
         raise UsageError(f"--out {out}: no folder {out.parent}")
-    sides: dict[str, Side | None] = {}
-    for name, spec in (("A", a), ("B", b)):
-        sides[name] = _load_path(spec, leaks=leaks) if Path(spec).exists() else None
-    memory = mem or leaks or any(s is not None and s.profile.kind == MEMORY for s in sides.values())
+    specs = {"A": a, "B": b}
+    paths = {name: _load_path(spec, leaks=leaks) for name, spec in specs.items() if Path(spec).exists()}
+    runs = ArtifactStore(store).runs() if len(paths) < 2 else []
+    commits = {name: _commit_folders(spec, store, runs) for name, spec in specs.items() if name not in paths}
+    memory = mem or leaks or any(side.profile.kind == MEMORY for side in paths.values())
     command = "mem" if memory else "flame"
-    side_a = sides["A"] or _load_commit(a, store=store, command=command, leaks=leaks)
-    side_b = sides["B"] or _load_commit(b, store=store, command=command, leaks=leaks)
+    # Two commits that have only memory profiles compare those, without --mem.
+    if not memory and len(commits) == 2 and not all(_newest(f, runs, "flame") for f in commits.values()) \
+            and all(_newest(f, runs, "mem") for f in commits.values()):
+        command = "mem"
+    for name, folders in commits.items():
+        run_dir = _newest(folders, runs, command)
+        if run_dir is None:
+            raise _no_run(folders, runs, command, store)
+        profile, run_id = _load_run(run_dir, leaks=leaks)
+        paths[name] = Side(specs[name], "commit", profile, run_id)
+    side_a, side_b = paths["A"], paths["B"]
     if leaks:
         for name, side in (("A", side_a), ("B", side_b)):
             if side.profile.kind != MEMORY:
@@ -218,35 +228,43 @@ def _missing_path(spec: str) -> UsageError:
     return UsageError(f"{spec}: no such file or run folder ({parent} holds: {listed or 'nothing'})")
 
 
-def _load_commit(spec: str, *, store: Path, command: str, leaks: bool) -> Side:
-    """The newest complete (or partial) ``command`` run of the commit ``spec`` names in the store."""
-    runs = ArtifactStore(store).runs()
-    commits = sorted({str(m["run"]).split("/")[0] for m in runs})
+def _commit_folders(spec: str, store: Path, runs: list[dict[str, Any]]) -> list[str]:
+    """The commit folders (clean and -dirty of one sha) ``spec`` names; refused naming what the store holds."""
     if _looks_like_path(spec):
         raise _missing_path(spec)
+    commits = sorted({str(m["run"]).split("/")[0] for m in runs})
     folders = _matching(spec, commits)
     if not folders:
         known = ", ".join(commits[:LISTED]) + (f" and {len(commits) - LISTED} more" if len(commits) > LISTED else "")
         raise UsageError(f"{spec!r} is not a file, a run folder or a commit in the store {store} "
                          f"({'it holds commits: ' + known if commits else 'the store has no runs'})")
-    shas = {f.removesuffix("-dirty") for f in folders}
-    if len(shas) > 1:
+    if len({f.removesuffix("-dirty") for f in folders}) > 1:
         raise UsageError(f"{spec!r} matches several commits in {store}: {', '.join(sorted(folders))}; give more of "
                          "the sha")
-    # A clean folder first: "-dirty" runs were made with uncommitted changes (name the folder to pick one).
+    return folders
+
+
+def _newest(folders: list[str], runs: list[dict[str, Any]], command: str) -> Path | None:
+    """The newest complete (or partial) ``command`` run of these folders that holds its profile.
+
+    A clean folder first: "-dirty" runs were made with uncommitted changes (name the folder to pick one).
+    """
     for folder in sorted(folders, key=lambda f: f.endswith("-dirty")):
         for m in runs:  # newest first
             if str(m["run"]).startswith(folder + "/") and m.get("command") == command \
                     and m.get("status") in (STATUS_COMPLETE, STATUS_PARTIAL):
                 run_dir = Path(str(m["folder"]))
                 if _profile_path(run_dir, m, command).is_file():
-                    profile, run_id = _load_run(run_dir, leaks=leaks)
-                    return Side(spec, "commit", profile, run_id)
+                    return run_dir
+    return None
+
+
+def _no_run(folders: list[str], runs: list[dict[str, Any]], command: str, store: Path) -> UsageError:
     held = Counter(str(m.get("command")) for m in runs if str(m["run"]).split("/")[0] in folders)
     has = ", ".join(f"{n} {c}" for c, n in sorted(held.items())) or "no runs"
     hint = "; add --mem to compare memory" if command == "flame" and "mem" in held else ""
-    raise UsageError(f"commit {' / '.join(sorted(folders))} has no complete {command} run in {store} "
-                     f"(it has: {has}){hint}")
+    return UsageError(f"commit {' / '.join(sorted(folders))} has no complete {command} run in {store} "
+                      f"(it has: {has}){hint}")
 
 
 def _matching(spec: str, commits: list[str]) -> list[str]:
