@@ -95,12 +95,13 @@ case "${1:-}" in
         fetch_prometheus
         # Programs the tests drive for real: Chromium opens the flamegraph SVG, gdb or lldb lets
         # memray attach to a live process (Debian 12's gdb cannot on CPUs with AMX registers, so
-        # both), valgrind's callgrind_annotate reads the callgrind export.
+        # both), valgrind's callgrind_annotate reads the callgrind export, go tool pprof reads the pprof file.
         missing=()
         command -v chromium >/dev/null || missing+=(chromium)
         command -v gdb >/dev/null || missing+=(gdb)
         command -v lldb >/dev/null || missing+=(lldb)
         command -v callgrind_annotate >/dev/null || missing+=(valgrind)
+        command -v go >/dev/null || missing+=(golang-go)
         if [ ${#missing[@]} -gt 0 ]; then
             echo "dev.sh: installing ${missing[*]} (Debian packages) for the tests" >&2
             apt_install "${missing[@]}" || echo "dev.sh: could not install ${missing[*]}; tests needing them skip" >&2
