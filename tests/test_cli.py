@@ -41,7 +41,7 @@ def test_serve_refuses_a_bad_port() -> None:
 
 def test_load_json_report(engine_proc: EngineProcess) -> None:
     proc = profkit("load", "--url", engine_proc.url, "--scenario", "mixed", "--duration", "2", "--concurrency", "8",
-               "--seed-per-tenant", "20", "--json")
+                   "--seed-per-tenant", "20", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["errors"] == 0 and report["rps"] > 0
@@ -52,29 +52,33 @@ def test_load_json_report(engine_proc: EngineProcess) -> None:
 @pytest.mark.parametrize("scenario", ["ingest", "search-heavy", "graph"])
 def test_every_scenario_runs_clean(engine_proc: EngineProcess, scenario: str) -> None:
     proc = profkit("load", "--url", engine_proc.url, "--scenario", scenario, "--duration", "1", "--concurrency", "4",
-               "--seed-per-tenant", "10", "--warmup", "0.2", "--json")
+                   "--seed-per-tenant", "10", "--warmup", "0.2", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["errors"] == 0
 
 
 def test_ws_hold_small(engine_proc: EngineProcess) -> None:
     proc = profkit("load", "--url", engine_proc.url, "--scenario", "ws-hold", "--concurrency", "200",
-               "--duration", "1", "--json")
+                   "--duration", "1", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["opened"] == report["answered"] == 200 and report["server_rss_bytes"] > 0
 
 
 def test_ci_job_files_artifacts_under_the_commit(tmp_path: Path) -> None:
+    def head() -> str | None:
+        proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO, check=False)
+        return proc.stdout.strip()[:12] if proc.returncode == 0 else None
+
     store = tmp_path / "store"
+    before = head()  # others may commit while the job runs: it files under the commit it started at
     proc = profkit("ci", "--store", str(store), "--duration", "2", "--concurrency", "8", "--json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     folder = Path(result["folder"])
     assert folder.parent.parent == store
-    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO)
-    if head.returncode == 0:
-        assert folder.parent.name.startswith(head.stdout.strip()[:12])
+    if before is not None:
+        assert folder.parent.name.split("-")[0] in {before, head()}, folder
     assert json.loads((folder / "load.json").read_text())["errors"] == 0
     assert "agentmem_http_requests_total" in (folder / "metrics.prom").read_text()
     assert "/metrics" in proc.stderr  # the job says where the metrics are

@@ -106,6 +106,7 @@ def test_dump_of_a_live_pid_leaves_nothing(tmpdir_env: tuple[Path, dict[str, str
     assert live_python.poll() is None
 
 
+@pytest.mark.timeout(900)  # ci loads, samples, benchmarks and profiles: over two minutes on a busy machine
 def test_ci_leaves_nothing(tmpdir_env: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     doc = run_clean(["ci", "--store", str(tmp_path / "store"), "--duration", "3", "--json"], tmpdir_env,
                     timeout=900)

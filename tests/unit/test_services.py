@@ -108,6 +108,15 @@ def test_doctor_checks_the_tools_and_this_process() -> None:
                              "python": f"{sys.version_info[0]}.{sys.version_info[1]}"}
 
 
+@pytest.fixture
+def no_debugger_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Skip doctor's one slow check (gdb injecting into a throwaway process) where the pid checks are the point."""
+    from profkit.backends import memray
+
+    monkeypatch.setattr(memray, "choose_debugger", lambda: "gdb")
+
+
+@pytest.mark.usefixtures("no_debugger_probe")
 def test_doctor_on_a_dead_pid_fails_with_its_result(dead_pid: int) -> None:
     with pytest.raises(CheckFailed, match=f"failed: pid {dead_pid} \\(no process with pid {dead_pid}") as caught:
         doctor.run_doctor(pid=dead_pid)
@@ -117,6 +126,7 @@ def test_doctor_on_a_dead_pid_fails_with_its_result(dead_pid: int) -> None:
     assert [c["check"] for c in result["checks"] if not c["ok"] and c["required"]] == [f"pid {dead_pid}"]
 
 
+@pytest.mark.usefixtures("no_debugger_probe")
 def test_doctor_on_a_process_that_is_not_python() -> None:
     sleeper = subprocess.Popen(["sleep", "30"])
     try:
