@@ -15,6 +15,7 @@ from .process import child_timeout, pid_alive, run
 DEFAULT_SCENARIO = "mixed"
 _PYTHON_EXE = re.compile(r"^python(\d(\.\d+)?)?$")
 _LIBPYTHON = re.compile(r"libpython(\d)\.(\d+)")
+_FLAGS_WITH_VALUE = ("-X", "-W", "--check-hash-based-pycs")
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,9 @@ def python_program(target: Target, tool: str, *, code_ok: bool = False) -> Pytho
                          f"-- python -m MODULE ARGS (got {' '.join(argv) or 'nothing'})")
     rest = argv[1:]
     while rest and rest[0].startswith("-") and rest[0] not in ("-m", "-c"):
-        rest = rest[1:]  # interpreter flags such as -u or -X dev do not matter here
+        # Interpreter flags such as -u or -X dev do not matter here; -X, -W and
+        # --check-hash-based-pycs take the next word as their value unless it is attached (-Xdev).
+        rest = rest[2:] if rest[0] in _FLAGS_WITH_VALUE else rest[1:]
     if rest[:1] == ["-c"]:
         if len(rest) < 2:
             raise UsageError("-c needs the code to run")

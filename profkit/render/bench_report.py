@@ -101,7 +101,7 @@ def plots(a: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     fig, ax = plt.subplots(figsize=(10, 0.45 * len(ops) + 1.2))
     data = [np.asarray([x for w in a["result"]["samples_ns"][op] for x in w]) / 1e6 for op in ops]
-    ax.boxplot(data, vert=False, tick_labels=ops, showfliers=True, flierprops={"markersize": 2})
+    ax.boxplot(data, orientation="horizontal", tick_labels=ops, showfliers=True, flierprops={"markersize": 2})
     for i, r in enumerate(rows, start=1):
         if r["budget"]["checks"]:
             ax.plot([r["budget"]["checks"]["p99"]["limit_ms"]] * 2, [i - 0.4, i + 0.4], color="crimson", lw=2)

@@ -147,10 +147,6 @@ def test_python_program_cannot_attach_to_a_pid() -> None:
         python_program(Target("pid", pid=os.getpid()), "yappi")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG profkit/targets.py python_program: interpreter flags are skipped one word at a time, so the argument "
-    "of '-X dev' or '-W ignore' is taken for the script ('no such script: dev'), although the comment says "
-    "'-X dev' does not matter"))
 def test_python_program_skips_an_interpreter_option_with_its_argument() -> None:
     program = python_program(Target("command", argv=("python", "-X", "dev", SCRIPT)), "scalene")
     assert program == PythonProgram(SCRIPT, None, ())

@@ -6,8 +6,8 @@ from typing import cast
 
 from ...console import err, out
 from ...results import BenchResult, InstructionsResult
-from ..bench_report import VERDICT_COLOUR, VERDICT_MARK
-from .tables import key_column, new_table, number_column, text_column
+from ..bench_report import VERDICT_COLOUR
+from .tables import fit, key_column, new_table, number_column, text_column
 
 
 def show(doc: BenchResult | InstructionsResult) -> None:
@@ -18,29 +18,37 @@ def show(doc: BenchResult | InstructionsResult) -> None:
 
 
 def _timed(doc: BenchResult) -> None:
-    table = new_table(f"profkit bench ({doc['duration_s']} s)" +
-                      (f" vs baseline {doc['baseline']}" if doc["baseline"] else ""))
-    text_column(table, "suite")
+    compared = bool(doc["baseline"])
+    table = new_table(f"profkit bench ({doc['duration_s']} s, times in ms)" +
+                      (f" vs baseline {doc['baseline']}" if compared else ""))
+    # Against a baseline the change takes the room of p95 and of the suite (the report has both).
+    if not compared:
+        text_column(table, "suite")
     key_column(table, "operation")
-    for col in ("p50 ms", "p95 ms", "p99 ms"):
+    for col in ("p50", "p99") if compared else ("p50", "p95", "p99"):
         number_column(table, col)
     text_column(table, "budget")
-    if doc["baseline"]:
-        number_column(table, "vs baseline")
+    if compared:
+        number_column(table, "change")
         number_column(table, "95 % interval")
+        text_column(table, "verdict")
     for o in doc["operations"]:
         budget = "[green]within[/]" if o["budget"] == "within" else f"[red]{o['budget']}[/]"
-        row = [o["suite"], o["op"], f"{o['p50_ms']:.3f}", f"{o['p95_ms']:.3f}", f"{o['p99_ms']:.3f}", budget]
-        if doc["baseline"]:
+        row = [] if compared else [o["suite"]]
+        row.append(o["op"])
+        row += [f"{o['p50_ms']:.3f}", f"{o['p99_ms']:.3f}"] if compared else [
+            f"{o['p50_ms']:.3f}", f"{o['p95_ms']:.3f}", f"{o['p99_ms']:.3f}"]
+        row.append(budget)
+        if compared:
             c = o["change"]
             if c is None:
-                row += ["not in baseline", ""]
+                row += ["", "", "not in baseline"]
             else:
                 colour = VERDICT_COLOUR[c["verdict"]]
-                row += [f"[{colour}]{VERDICT_MARK[c['verdict']]} {c['change_pct']:+.1f}%[/]",
-                        f"[{c['ci95_pct'][0]:+.1f}, {c['ci95_pct'][1]:+.1f}]"]
+                row += [f"{c['change_pct']:+.1f}%", f"[{c['ci95_pct'][0]:+.1f}, {c['ci95_pct'][1]:+.1f}]",
+                        f"[{colour}]{c['verdict']}[/]"]
         table.add_row(*row)
-    out.print(table)
+    out.print(fit(table))
     if doc["recall_at_10"]:
         out.print("recall@10: " + ", ".join(f"{k} {v:.3f}" for k, v in doc["recall_at_10"].items()))
     _reports(doc)
@@ -55,7 +63,7 @@ def _instructions(doc: InstructionsResult) -> None:
     for op, n in doc["instructions"].items():
         c = by_op.get(op)
         table.add_row(op, f"{n:,.0f}", f"{c['change_pct']:+.2f}% {c['verdict']}" if c else "")
-    out.print(table)
+    out.print(fit(table))
     _reports(doc)
 
 

@@ -8,7 +8,7 @@ from ...console import err, out
 from ...results import CiResult
 from ..bench_report import VERDICT_COLOUR
 from . import load
-from .tables import key_column, new_table, number_column, text_column
+from .tables import fit, key_column, new_table, number_column, text_column
 
 
 def show(doc: CiResult) -> None:
@@ -56,4 +56,4 @@ def _comparison(doc: CiResult) -> None:
         colour = VERDICT_COLOUR[c["verdict"]]
         table.add_row(c["op"], f"{c['baseline_p50_ms']:.3f}", f"{c['current_p50_ms']:.3f}", f"{c['change_pct']:+.1f}%",
                       f"[{colour}]{c['verdict']}[/]")
-    out.print(table)
+    out.print(fit(table))

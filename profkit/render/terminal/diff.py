@@ -8,7 +8,7 @@ from ...console import out
 from ...results import DiffFunction, DiffResult, DiffSide
 from ...units import human
 from .artifacts import print_artifacts
-from .tables import key_column, located, new_table, number_column
+from .tables import fit, key_column, located, new_table, number_column
 
 REMOVED_SHOWN = 5
 
@@ -48,7 +48,7 @@ def show(doc: DiffResult) -> None:
         # A change under the significance floor is listed, dimmed: it may be noise.
         table.add_row(*_row(row), style=None if row["significant"] else "dim")
     if f["functions"]:
-        out.print(table)
+        out.print(fit(table))
     else:
         out.print(f"no function's share changed by {f['significance']['min_share_pct']:g} points or more")
     out.print(f"[dim]significant: {escape(f['significance']['rule'])}[/]", highlight=False)

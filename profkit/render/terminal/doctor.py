@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...console import out
 from ...results import DoctorResult
-from .tables import key_column, name_column, new_table, text_column
+from .tables import fit, key_column, name_column, new_table, text_column
 
 
 def show(doc: DoctorResult) -> None:
@@ -15,4 +15,4 @@ def show(doc: DoctorResult) -> None:
     for c in doc["checks"]:
         mark = "[green]ok[/]" if c["ok"] else ("[red]FAIL[/]" if c["required"] else "[yellow]warn[/]")
         table.add_row(c["check"], mark, c["detail"])
-    out.print(table)
+    out.print(fit(table))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...console import out
 from ...results import FlameResult
 from .artifacts import print_artifacts
-from .tables import key_column, located, new_table, number_column
+from .tables import fit, key_column, located, new_table, number_column
 
 
 def show(doc: FlameResult) -> None:
@@ -16,5 +16,5 @@ def show(doc: FlameResult) -> None:
     number_column(table, "total %")
     for row in f["top_functions"]:
         table.add_row(located(row["function"], row["file"]), f"{row['own_pct']:.1f}", f"{row['total_pct']:.1f}")
-    out.print(table)
+    out.print(fit(table))
     print_artifacts(doc)

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from ...console import err, out
 from ...results import LoadReport
 from ...services.load import LoadProgress
-from .tables import key_column, new_table, number_column
+from .tables import fit, key_column, new_table, number_column
 
 
 @contextlib.contextmanager
@@ -43,6 +43,6 @@ def show(report: LoadReport) -> None:
     lat = report["latency"]
     table.add_row("[bold]all", str(report["requests"]), f"[bold]{report['rps']:.0f}", str(report["errors"]),
                   f"{lat['p50_ms']:.2f}", f"{lat['p95_ms']:.2f}", f"{lat['p99_ms']:.2f}", f"{lat['max_ms']:.1f}")
-    out.print(table)
+    out.print(fit(table))
     for sample in report.get("error_samples", []):
         err.print(f"[red]error:[/] {escape(str(sample))}", highlight=False)

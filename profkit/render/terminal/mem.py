@@ -9,7 +9,7 @@ from ...console import out
 from ...results import AllocationSite, MemResult
 from ...units import human
 from .artifacts import print_artifacts
-from .tables import key_column, located, new_table, number_column
+from .tables import fit, key_column, located, new_table, number_column
 
 _STDLIB = sysconfig.get_paths()["stdlib"].rstrip("/") + "/"
 
@@ -43,7 +43,7 @@ def show(doc: MemResult) -> None:
             # Rows with no user code anywhere in their stack (interpreter start-up, imports) are dimmed.
             table.add_row(located(row["function"], where(row)), human(row["bytes"]), f"{row['count']:,}",
                           style=None if row["user_code"] else "dim")
-        out.print(table)
+        out.print(fit(table))
     if "leaks" in f:
         _leaks(doc)
     budget = f["budget"]
@@ -65,7 +65,7 @@ def _leaks(doc: MemResult) -> None:
         for row in leaks:
             table.add_row(located(row["function"], where(row)), human(row["bytes"]), f"{row.get('share', 0.0):.0%}",
                           f"{row['count']:,}")
-        out.print(table)
+        out.print(fit(table))
         return
     floor = f.get("leak_threshold")
     if floor is not None:

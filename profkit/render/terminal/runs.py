@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import time
-
 from ...console import err, out
-from ...results import GcResult, RunsResult
-from .tables import key_column, new_table, number_column, text_column
+from ...results import GcCommitsResult, GcResult, RunsResult
+from .tables import fit, key_column, new_table, number_column, text_column
 
 
 def show_runs(doc: RunsResult) -> None:
     if not doc["runs"]:
         err.print(f"no runs in {doc['store']}", highlight=False)
         return
-    # The run id names the command and the start time already; the table adds what it does not say.
-    table = new_table(f"runs in {doc['store']}, newest first (times in UTC)")
-    key_column(table, "run")
+    # The run id names the command and its start time (UTC) already; the table adds what it does not say.
+    table = new_table(f"runs in {doc['store']}, newest first")
+    key_column(table, "run (commit/command-start-pid-id)")
     text_column(table, "status")
-    text_column(table, "started")
     number_column(table, "files")
     for r in doc["runs"]:
-        started = time.strftime("%m-%d %H:%M:%S", time.gmtime(float(r["started_at"] or 0)))
-        table.add_row(r["run"], str(r["status"]), started, str(r["artifacts"]))
-    out.print(table)
+        table.add_row(r["run"], str(r["status"]), str(r["artifacts"]))
+    out.print(fit(table))
 
 
 def show_gc(doc: GcResult) -> None:
@@ -31,3 +27,16 @@ def show_gc(doc: GcResult) -> None:
               highlight=False)
     for r in doc["removed"]:
         out.print(f"  {r}", highlight=False)
+
+
+def show_gc_commits(doc: GcCommitsResult) -> None:
+    verb = "would remove" if doc["dry_run"] else "removed"
+    err.print(f"{verb} {len(doc['removed_commits'])} commit(s) ({len(doc['removed'])} run(s)) from {doc['store']}, "
+              f"kept {len(doc['kept'])}: the newest {doc['keep_commits']} and {len(doc['pinned'])} pinned",
+              highlight=False)
+    for pin in doc["pinned"]:
+        err.print(f"  kept {pin['folder']}: {pin['why']}", highlight=False)
+    for run in doc["running"]:
+        err.print(f"  kept {run}: still running (its commit stays with it)", highlight=False)
+    for folder in doc["removed_commits"]:
+        out.print(f"  {folder}", highlight=False)
