@@ -422,16 +422,48 @@ def runs(
 
 @app.command()
 def gc(
-    keep: Annotated[int, typer.Option(help="Keep this many newest runs.", min=1)],
+    keep: Annotated[int | None, typer.Option(help="Keep this many newest runs.", min=1)] = None,
+    keep_commits: Annotated[int | None, typer.Option(
+        help="Instead: keep this many newest commits whole (by their first ci job, else their newest run), "
+             "and the commits of saved baselines (STORE/baselines).", min=1)] = None,
+    keep_ref: Annotated[list[str] | None, typer.Option(
+        help="With --keep-commits: also keep this commit (sha prefix, folder or git ref); repeatable.")] = None,
     store: Store = DEFAULT_STORE,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be removed.")] = False,
     as_json: Json = False,
 ) -> None:
-    """Remove old runs from the artifact store; the newest runs are always kept."""
-    from .render.terminal.runs import show_gc
-    from .services.runs import run_gc
+    """Remove old runs, or old commits, from the artifact store; the newest are always kept, running runs too."""
+    from .render.terminal.runs import show_gc, show_gc_commits
+    from .services.runs import run_gc, run_gc_commits
 
-    _Shown(as_json, show_gc)(lambda: run_gc(store=store, keep=keep, dry_run=dry_run))
+    if keep is None and keep_commits is None:
+        raise UsageError("gc needs --keep N (the newest runs to keep) or --keep-commits N (the newest commits) "
+                         "(see profkit gc --help)")
+    if keep is not None and keep_commits is not None:
+        raise UsageError("give gc --keep N (runs) or --keep-commits N (commits), not both")
+    if keep_ref and keep_commits is None:
+        raise UsageError("--keep-ref goes with --keep-commits")
+    if keep_commits is not None:
+        _Shown(as_json, show_gc_commits)(lambda: run_gc_commits(store=store, keep_commits=keep_commits,
+                                                               keep_refs=keep_ref or [], dry_run=dry_run))
+    else:
+        assert keep is not None
+        _Shown(as_json, show_gc)(lambda: run_gc(store=store, keep=keep, dry_run=dry_run))
+
+
+@app.command()
+def dashboard(
+    store: Store = DEFAULT_STORE,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Folder of the site (default STORE/site); outside the store, or STORE/site.")] = None,
+    as_json: Json = False,
+) -> None:
+    """Static site of the store's commits: trends per operation with steps and regressions marked, and a page
+    per commit linking its artifacts; opens from disk, no network."""
+    from .render.terminal.dashboard import show
+    from .services.dashboard import run_dashboard
+
+    _Shown(as_json, show)(lambda: run_dashboard(store=store, out=out))
 
 
 # -- benchmarks ----------------------------------------------------------------------------------------

@@ -35,7 +35,9 @@ from .process import pid_alive
 from .results import ArtifactDoc, RunSummary
 
 MANIFEST_VERSION = 1
-NOT_COMMITS = ("baselines", "reports")  # folders of the store that hold no runs
+# Folders of the store that hold no runs: saved baselines, bench reports, the dashboard's site
+# (profkit dashboard), which runs and gc must never take for a commit.
+NOT_COMMITS = ("baselines", "reports", "site")
 MANIFEST = "manifest.json"
 
 STATUS_RUNNING = "running"
@@ -252,10 +254,8 @@ class ArtifactStore:
             raise UsageError("--keep must be at least 1: gc never removes the newest run")
         removed: list[str] = []
         for manifest in self.runs()[keep:]:
-            if manifest.get("status") == STATUS_RUNNING:
-                continue  # its profkit is still at work (a dead one's run reads "abandoned")
-            if manifest.get("status") == "unknown" and time.time() - float(manifest["started_at"]) < FRESH_S:
-                continue  # a run folder a writer has just made and not yet given its manifest
+            if _in_use(manifest):
+                continue
             folder = Path(manifest["folder"])
             if not dry_run:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -263,6 +263,100 @@ class ArtifactStore:
                     folder.parent.rmdir()  # only succeeds once the commit folder is empty
             removed.append(manifest["run"])
         return removed
+
+    def commit_folders(self) -> list[tuple[str, float]]:
+        """Every commit folder with its time, newest first: its index's ``created_at`` (when its first ci
+        job ran, the dashboard's order), else its newest run's start, else the folder's mtime."""
+        if not self._check_root():
+            return []
+        from . import commit_index  # it imports this module: read at call time, not at import
+
+        found = []
+        for commit_dir in _folders(self.root):
+            if commit_dir.name.startswith(".") or commit_dir.name in NOT_COMMITS:
+                continue
+            index = commit_index.read(commit_dir)
+            when = index.get("created_at") if index else None
+            if not isinstance(when, int | float):
+                starts = [float(m.get("started_at") or 0) for r in _folders(commit_dir)
+                          if (m := _read_manifest(r)) is not None]
+                when = max(starts, default=None)
+            if when is None:
+                with contextlib.suppress(FileNotFoundError):
+                    when = commit_dir.stat().st_mtime
+            if when is not None:
+                found.append((commit_dir.name, float(when)))
+        found.sort(key=lambda f: f[1], reverse=True)
+        return found
+
+    def gc_commits(self, keep: int, *, pinned: set[str] | frozenset[str] = frozenset(),
+                   dry_run: bool = False) -> CommitGc:
+        """Remove whole commits but the ``keep`` newest and the ``pinned`` folders.
+
+        A commit's runs go one by one, under the same rule as :meth:`gc` (never a run still running,
+        nor a folder a writer has just made); its index and the folder itself only when no run is left
+        in it. The folder is emptied, never removed as a tree: a run opened in it meanwhile stays.
+        """
+        if keep < 1:
+            raise UsageError("--keep-commits must be at least 1: gc never removes the newest commit")
+        from . import commit_index  # it imports this module: read at call time, not at import
+
+        folders = self.commit_folders()
+        result = CommitGc(kept=[f for f, _ in folders[:keep]] + [f for f, _ in folders[keep:] if f in pinned])
+        doomed = {f for f, _ in folders[keep:] if f not in pinned}
+        order = {f: i for i, (f, _) in enumerate(folders)}
+        if not doomed:
+            return result
+        by_commit: dict[str, list[dict[str, Any]]] = {}
+        for manifest in self.runs():
+            by_commit.setdefault(manifest["run"].split("/", 1)[0], []).append(manifest)
+        for folder, _ in folders[keep:]:
+            if folder not in doomed:
+                continue
+            busy = [m["run"] for m in by_commit.get(folder, []) if _in_use(m)]
+            for manifest in by_commit.get(folder, []):
+                if manifest["run"] in busy:
+                    continue
+                if not dry_run:
+                    shutil.rmtree(manifest["folder"], ignore_errors=True)
+                result.removed.append(manifest["run"])
+            if busy:
+                result.running += busy
+                result.kept.append(folder)
+                continue
+            commit_dir = self.root / folder
+            if not dry_run:
+                for name in (commit_index.INDEX, commit_index.LOCK):
+                    with contextlib.suppress(FileNotFoundError):
+                        (commit_dir / name).unlink()
+                try:
+                    commit_dir.rmdir()
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    # Something was filed in it meanwhile (a run just opened, a file that is not a
+                    # run): the commit stays, with what it now holds.
+                    result.kept.append(folder)
+                    continue
+            result.removed_commits.append(folder)
+        result.kept.sort(key=order.__getitem__)
+        return result
+
+
+@dataclass
+class CommitGc:
+    kept: list[str]  # commit folders kept, newest first among the newest N, then the pinned ones
+    removed_commits: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # run ids
+    running: list[str] = field(default_factory=list)  # run ids kept because still in use
+
+
+def _in_use(manifest: dict[str, Any]) -> bool:
+    """A run gc must leave alone."""
+    if manifest.get("status") == STATUS_RUNNING:
+        return True  # its profkit is still at work (a dead one's run reads "abandoned", and may go)
+    # A run folder a writer has just made and not yet given its manifest.
+    return manifest.get("status") == "unknown" and time.time() - float(manifest["started_at"]) < FRESH_S
 
 
 def _folders(parent: Path) -> list[Path]:
