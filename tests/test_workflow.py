@@ -128,7 +128,7 @@ def test_the_guides_four_jobs_and_their_triggers() -> None:
     assert "profkit bench $PRESET" in runs("benchmark")
     assert 'profkit regress --base "origin/$BASE_REF" --head HEAD --output regression-report.md' in runs("regression")
     assert "profkit ci" in runs("continuous-profiling")
-    assert "profkit dashboard --out site" in runs("publish-results")
+    assert "profkit dashboard --store flamegraphs --out flamegraphs/site" in runs("publish-results")
     for job in jobs.values():  # installed from the lock, like ./dev.sh
         assert "-c constraints.txt --build-constraint constraints.txt -e" in "\n".join(
             s.get("run", "") for s in job["steps"])
