@@ -23,10 +23,12 @@ from rich.markup import escape
 
 try:  # typer 0.2x carries its own copy of click, whose errors are not click's
     from typer._click.exceptions import BadParameter as ParseBadParameter
+    from typer._click.exceptions import MissingParameter as ParseMissingParameter
     from typer._click.exceptions import NoArgsIsHelpError
     from typer._click.exceptions import UsageError as ParseError
 except ImportError:  # pragma: no cover - older typer parses with click itself
     from click.exceptions import BadParameter as ParseBadParameter  # type: ignore[assignment,unused-ignore]
+    from click.exceptions import MissingParameter as ParseMissingParameter  # type: ignore[assignment,unused-ignore]
     from click.exceptions import NoArgsIsHelpError  # type: ignore[assignment,no-redef,attr-defined,unused-ignore]
     from click.exceptions import UsageError as ParseError  # type: ignore[assignment,unused-ignore]
 
@@ -62,6 +64,12 @@ def _positive(text: str | float) -> float:
 def _preset(text: str) -> str:
     if text not in ("quick", "full", "none"):
         raise typer.BadParameter(f"must be quick, full or none, got {text!r}")
+    return text
+
+
+def _explain_mode(text: str) -> str:
+    if text not in ("full", "samples", "none"):
+        raise typer.BadParameter(f"must be full, samples or none, got {text!r}")
     return text
 
 
@@ -511,15 +519,19 @@ def regress(
     rounds: Annotated[int | None, typer.Option(
         help="Worker processes per side, interleaved A B, B A, ... (default 10, quick 8).", min=2)] = None,
     output: Annotated[Path, typer.Option(help="Markdown report for a pull request.")] = Path("regression-report.md"),
+    explain: Annotated[str, typer.Option(
+        help="Attribute a regression: full (profile diff + callgrind instructions), samples (profile diff only), "
+             "none.", parser=_explain_mode)] = "full",
     as_json: Json = False,
 ) -> None:
-    """Benchmark two refs in their own worktrees, interleaved; fail on a > 10 % slowdown."""
+    """Benchmark two refs in their own worktrees, interleaved; fail on a > 10 % slowdown, and say which
+    functions account for it."""
     from .render.terminal.regress import show
     from .services.regress import run_regress_command
 
     _Shown(as_json, show)(lambda: run_regress_command(
         base=base, head=head, quick=quick, suites=suite or [], op_filter=filter_, rounds=rounds, output=output,
-        repo=Path.cwd(), reporter=_reporter(as_json)))
+        repo=Path.cwd(), reporter=_reporter(as_json), explain=explain))
 
 
 # -- entry point ---------------------------------------------------------------------------------------
@@ -535,6 +547,8 @@ def _usage_line(exc: ParseError) -> str:
     """click's usage error as one line: the option, what is wrong with it, where help is."""
     name = exc.ctx.command_path if exc.ctx is not None else "profkit"
     param = getattr(exc, "param", None)
+    if isinstance(exc, ParseMissingParameter) and param is not None and getattr(param, "opts", None):
+        return f"{max(param.opts, key=len)} is required and missing (see {name} --help)"
     if isinstance(exc, ParseBadParameter) and param is not None and getattr(param, "opts", None):
         message = exc.message
         for pattern, words in _BOUNDS:
@@ -560,6 +574,8 @@ def main() -> None:
         err.print(f"[red]profkit:[/] {escape(_usage_line(exc))}", highlight=False, soft_wrap=True)
         sys.exit(UsageError.exit_code)
     except (KeyboardInterrupt, typer.Abort):
+        code = EXIT_INTERRUPTED
+    if code == EXIT_INTERRUPTED:
+        # typer turns a KeyboardInterrupt inside a command into a plain exit 130; say what happened.
         err.print("[red]profkit:[/] interrupted")
-        sys.exit(EXIT_INTERRUPTED)
     sys.exit(code if isinstance(code, int) else 0)

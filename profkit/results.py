@@ -387,6 +387,7 @@ class RegressResult(TypedDict):
     regressions: list[str]
     warnings: list[str]
     seconds: float
+    explained: NotRequired[list[dict[str, Any]]]  # per regression: the functions that account for it
 
 
 # -- ci --------------------------------------------------------------------------------------------

@@ -140,16 +140,19 @@ def two_commits(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Slow only the filtered list (the other database operations do not pass min_importance) by
     # extra work with the GIL held. A time.sleep here released the GIL ten times a round, and the
     # background indexer then ran at other moments: "delete" really did slow down in the head commit.
+    # Fixed work (~80 us) rather than spinning on the clock, so the instruction count sees it too:
+    # under callgrind a clock-bound spin runs a handful of iterations.
     pad = " " * 16
-    spin = (f"{pad}_until = time.perf_counter() + 0.0001\n"
-            f"{pad}while time.perf_counter() < _until:\n{pad}    pass\n")
+    spin = (f"{pad}_acc = 0\n{pad}for _i in range(2000):\n"
+            f"{pad}    _acc += _i * _i\n")
     engine.write_text(text.replace(needle, needle + spin))
     _commit(repo, "slow down filtered lists")
     subprocess.run(["git", "tag", "slow"], cwd=repo, check=True)
     return repo
 
 
-def test_regress_flags_the_slowed_operation_only(two_commits: Path, tmp_path: Path) -> None:
+@pytest.mark.timeout(900)
+def test_regress_flags_the_slowed_operation_only_and_names_the_function(two_commits: Path, tmp_path: Path) -> None:
     out = tmp_path / "regression-report.md"
     proc = profkit("regress", "--base", "main^", "--head", "slow", "--quick", "--json", "--output", str(out),
                    cwd=two_commits, timeout=900)
@@ -158,6 +161,16 @@ def test_regress_flags_the_slowed_operation_only(two_commits: Path, tmp_path: Pa
     assert doc["regressions"] == ["list_filtered"], doc["changes"]
     report = out.read_text()
     assert "Performance regression" in report and "`list_filtered`" in report
+    # The slowdown sits in MemoryEngine.list_memories: the attribution ranks it first, with more
+    # instructions per call in the head, and the report names it.
+    [why] = doc["explained"]
+    assert why["op"] == "list_filtered" and not why.get("error"), why
+    top = why["functions"][0]
+    assert top["function"] == "MemoryEngine.list_memories" and top["file"].endswith("engine.py"), why["functions"][:3]
+    assert top["self_delta_pct"] > 0 and top["significant"]
+    assert why["instructions_change_pct"] > 5, why["instructions_per_call"]
+    assert f"`{top['function']}`" in report and "Why `list_filtered` is slower" in report
+    assert (tmp_path / Path(why["svg"]).name).is_file()
     worktrees = subprocess.run(["git", "worktree", "list"], cwd=two_commits, capture_output=True, text=True).stdout
     assert len(worktrees.strip().splitlines()) == 1, "temporary worktrees were left behind"
 
@@ -175,7 +188,7 @@ def test_regress_judges_uncommitted_changes_by_default(two_commits: Path, tmp_pa
     before = work_tree()
     out = tmp_path / "report.md"
     proc = profkit("regress", "--base", "HEAD", "--quick", "--suite", "database", "--suite", "graph",
-                   "--json", "--output", str(out), cwd=dirty, timeout=900)
+                   "--explain", "none", "--json", "--output", str(out), cwd=dirty, timeout=900)
     assert proc.returncode == 10, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["head"]["dirty"] is True

@@ -36,15 +36,21 @@ def _iterations(op: str) -> int:
     return 5 if op == "batch_100" else 20
 
 
-def count_instructions(cfg: BenchConfig, commit: Commit, say: Any = None) -> dict[str, Any]:
+def count_instructions(cfg: BenchConfig, commit: Commit, say: Any = None,
+                       template: Path | None = None) -> dict[str, Any]:
+    """Instructions per call of every operation; ``template``: a store already built for ``cfg`` (else one is)."""
     say = say or (lambda _m: None)
     valgrind = _valgrind()
     started = time.time()
     per_op: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="profkit-instr-") as tmp_s:
         tmp = Path(tmp_s)
-        say(f"building a store of {cfg.size} memories")
-        build_s = build_store(cfg, tmp / "template")
+        if template is None:
+            say(f"building a store of {cfg.size} memories")
+            template = tmp / "template"
+            build_s = build_store(cfg, template)
+        else:
+            build_s = 0.0
         # One callgrind process per iteration count, all operations in it, each between markers.
         groups: dict[int, list[str]] = {}
         for op in cfg.ops:
@@ -54,7 +60,7 @@ def count_instructions(cfg: BenchConfig, commit: Commit, say: Any = None) -> dic
             out = tmp / f"cg-{iterations}"
             out.mkdir()
             worker_cfg = {"instructions": True, "db_dir": str(tmp / f"db-{iterations}"),
-                          "template": str(tmp / "template"), "size": cfg.size, "seed": cfg.seed, "ops": ops,
+                          "template": str(template), "size": cfg.size, "seed": cfg.seed, "ops": ops,
                           "iterations": iterations, "warmup": 3}
             argv = without_aslr([valgrind, "--tool=callgrind", "--dump-before=getppid", "--dump-instr=no",
                                  f"--callgrind-out-file={out / 'callgrind.out'}",

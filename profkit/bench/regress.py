@@ -16,14 +16,16 @@ import shutil
 import sys
 import sysconfig
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import RegressError, UsageError
+from ..errors import ProfkitError, RegressError, UsageError
 from ..gitinfo import Commit, current_commit
 from ..process import run
+from .compare import REGRESSION, SUITE_WIDE, Change, compare
 from .runner import BenchConfig, assemble, build_store, measure_once
 
 WORKTREE = "WORKTREE"  # --head value meaning "the work tree as it is, uncommitted changes included"
@@ -119,15 +121,15 @@ def prepared(repo: Path, base: str, head: str, tmp: Path, say: Callable[[str], N
         run(["git", "worktree", "prune"], timeout=60, cwd=repo)
 
 
-def run_regress(repo: Path, base: str, head: str, cfg: BenchConfig,
-                say: Callable[[str], None]) -> tuple[Side, Side, dict[str, Any], dict[str, Any]]:
+def run_regress(repo: Path, base: str, head: str, cfg: BenchConfig, say: Callable[[str], None],
+                explain_into: Path | None = None, count_instructions: bool = True) -> Regress:
+    """Both sides measured interleaved; with ``explain_into``, each regression is attributed (see
+    :mod:`profkit.bench.attribution`) while both sides' code is still checked out."""
     if base == head:
         raise UsageError("--base and --head are the same ref: nothing to compare")
     with tempfile.TemporaryDirectory(prefix="profkit-regress-") as tmp_s:
         tmp = Path(tmp_s)
         with prepared(repo, base, head, tmp, say) as (a, b):
-            import time
-
             started = time.time()
             per: dict[str, list[dict[str, Any]]] = {"base": [], "head": []}
             templates: dict[str, Path] = {}
@@ -144,7 +146,38 @@ def run_regress(repo: Path, base: str, head: str, cfg: BenchConfig,
                     per[side.label].append(measure_once(_for(cfg, side), templates[side.label], i, tmp))
             res_a = assemble(_for(cfg, a), a.commit, per["base"], started=started, build_s=build_s["base"])
             res_b = assemble(_for(cfg, b), b.commit, per["head"], started=started, build_s=build_s["head"])
-    return a, b, res_a, res_b
+            changes = compare(res_a, res_b)
+            explained: list[dict[str, Any]] = []
+            if explain_into is not None:
+                for c in changes:
+                    if c.verdict == REGRESSION and c.op != SUITE_WIDE:
+                        say(f"explaining {c.op}: profiling both sides"
+                            + (", counting instructions" if count_instructions else ""))
+                        explained.append(_explain(c.op, a, b, cfg, templates, c.current_p50_ms, explain_into,
+                                                  count_instructions))
+    return Regress(a, b, res_a, res_b, changes, explained)
+
+
+def _explain(op: str, a: Side, b: Side, cfg: BenchConfig, templates: dict[str, Path], p50_ms: float,
+             folder: Path, count_instructions: bool) -> dict[str, Any]:
+    """The attribution of one regression; a failure to explain never hides the regression itself."""
+    from .attribution import SideCode, explain
+
+    base, head = SideCode(a.label, a.python, a.source), SideCode(b.label, b.python, b.source)
+    try:
+        return explain(op, base, head, cfg, templates, p50_ms, folder, instructions=count_instructions)
+    except ProfkitError as exc:
+        return {"op": op, "error": str(exc), "functions": []}
+
+
+@dataclass(frozen=True)
+class Regress:
+    a: Side
+    b: Side
+    res_a: dict[str, Any]
+    res_b: dict[str, Any]
+    changes: list[Change]
+    explained: list[dict[str, Any]]
 
 
 def _for(cfg: BenchConfig, side: Side) -> BenchConfig:
