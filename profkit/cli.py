@@ -62,8 +62,8 @@ def _positive(text: str | float) -> float:
 
 
 def _preset(text: str) -> str:
-    if text not in ("quick", "full", "none"):
-        raise typer.BadParameter(f"must be quick, full or none, got {text!r}")
+    if text not in ("quick", "full", "smoke", "none"):
+        raise typer.BadParameter(f"must be quick, full, smoke or none, got {text!r}")
     return text
 
 
@@ -200,7 +200,9 @@ def ci(
     store: Store = DEFAULT_STORE,
     duration: Annotated[float, typer.Option(help="Seconds of measured load on the engine.", parser=_positive)] = 20.0,
     concurrency: Annotated[int, typer.Option(help="Open connections.", min=1)] = 32,
-    bench: Annotated[str, typer.Option(help="Bench preset: quick, full or none.", parser=_preset)] = "quick",
+    bench: Annotated[str, typer.Option(
+        help="Bench preset: quick, full, smoke (2 workers x 20 rounds: checks the job, too coarse for trends) or "
+             "none.", parser=_preset)] = "quick",
     profile_duration: Annotated[float, typer.Option(
         help="Seconds of the mixed scenario under memray and under yappi.", parser=_positive)] = 8.0,
     against: Annotated[str | None, typer.Option(

@@ -400,6 +400,7 @@ class CiComparison(TypedDict):
     regressions: list[str]
     warnings: list[str]
     note: str
+    diffs: NotRequired[dict[str, str]]  # flame_diff / memory_diff: the diff runs' SVGs, relative to the store
 
 
 # "async" is a keyword, hence the functional form.
@@ -418,6 +419,7 @@ CiResult = TypedDict("CiResult", {
     "against": CiComparison | None,
     "seconds": float,
     "runs": dict[str, list[str]],  # kind → this commit's runs of that kind, newest first
+    "dashboard": str | None,  # the site's index.html, rebuilt at the end of the job
 })
 
 

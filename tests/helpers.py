@@ -4,6 +4,7 @@ readers of what they leave behind. Fixtures live in conftest.py; these are plain
 from __future__ import annotations
 
 import hashlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -113,3 +114,23 @@ def start_engine(db: Path, log: Path, *extra: str) -> EngineProcess:
             time.sleep(0.1)
     proc.kill()
     raise RuntimeError("engine did not come up")
+
+
+def repo_copy(dest: Path) -> None:
+    """A fresh repository holding the current work tree as one commit."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO,
+                           capture_output=True, check=True).stdout.decode().split("\0")
+    for f in filter(None, files):
+        src = REPO / f
+        if src.is_file():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / f)
+    for argv in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"],
+                 ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "base"]):
+        subprocess.run(argv, cwd=dest, check=True)
+
+
+def commit_all(repo: Path, message: str) -> None:
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", message],
+                   cwd=repo, check=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, one_line_error, profkit, snapshot
+from tests.helpers import commit_all, one_line_error, profkit, repo_copy, snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -109,30 +109,10 @@ def test_zero_workers_is_refused_not_replaced_by_the_default() -> None:
     assert "--workers must be at least 1" in one_line_error(profkit("bench", "--quick", "--workers", "0"))
 
 
-def _repo_copy(dest: Path) -> None:
-    """A fresh repository holding the current work tree as one commit."""
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO,
-                           capture_output=True, check=True).stdout.decode().split("\0")
-    for f in filter(None, files):
-        src = REPO / f
-        if src.is_file():
-            (dest / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / f)
-    for argv in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"],
-                 ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "base"]):
-        subprocess.run(argv, cwd=dest, check=True)
-
-
-def _commit(repo: Path, message: str) -> None:
-    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", message],
-                   cwd=repo, check=True)
-
-
 @pytest.fixture(scope="module")
 def two_commits(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = tmp_path_factory.mktemp("regress-repo")
-    _repo_copy(repo)
+    repo_copy(repo)
     engine = repo / "targets" / "agentmem" / "engine.py"
     text = engine.read_text()
     needle = "            if min_importance is not None:\n                self._check_importance(min_importance)\n"
@@ -146,7 +126,7 @@ def two_commits(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spin = (f"{pad}_acc = 0\n{pad}for _i in range(2000):\n"
             f"{pad}    _acc += _i * _i\n")
     engine.write_text(text.replace(needle, needle + spin))
-    _commit(repo, "slow down filtered lists")
+    commit_all(repo, "slow down filtered lists")
     subprocess.run(["git", "tag", "slow"], cwd=repo, check=True)
     return repo
 
@@ -205,7 +185,7 @@ def test_regress_bad_refs_and_broken_install(two_commits: Path, tmp_path: Path) 
     broken = tmp_path / "broken"
     shutil.copytree(two_commits, broken)
     (broken / "pyproject.toml").write_text("[project\nthis is not toml\n")
-    _commit(broken, "break the build")
+    commit_all(broken, "break the build")
     line = one_line_error(profkit("regress", "--base", "slow", "--head", "HEAD", "--quick", "--suite", "database",
                                   cwd=broken, timeout=600))
     assert "does not install" in line

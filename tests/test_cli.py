@@ -72,7 +72,8 @@ def test_ci_job_files_artifacts_under_the_commit(tmp_path: Path) -> None:
 
     store = tmp_path / "store"
     before = head()  # others may commit while the job runs: it files under the commit it started at
-    proc = profkit("ci", "--store", str(store), "--duration", "2", "--concurrency", "8", "--json")
+    proc = profkit("ci", "--store", str(store), "--duration", "2", "--concurrency", "8", "--bench", "none",
+                   "--profile-duration", "2", "--json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     folder = Path(result["folder"])

@@ -108,6 +108,7 @@ def test_dump_of_a_live_pid_leaves_nothing(tmpdir_env: tuple[Path, dict[str, str
 
 @pytest.mark.timeout(900)  # ci loads, samples, benchmarks and profiles: over two minutes on a busy machine
 def test_ci_leaves_nothing(tmpdir_env: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
-    doc = run_clean(["ci", "--store", str(tmp_path / "store"), "--duration", "3", "--json"], tmpdir_env,
+    doc = run_clean(["ci", "--store", str(tmp_path / "store"), "--duration", "3", "--bench", "smoke",
+                     "--profile-duration", "2", "--json"], tmpdir_env,
                     timeout=900)
     assert Path(str(doc["folder"])).is_dir()

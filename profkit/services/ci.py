@@ -39,6 +39,10 @@ from .flame import run_flame
 from .load import LoadProgress, drive, failure_line
 
 PROFILE_SECONDS = 8.0
+# bench presets of the job: (quick store?, workers, rounds); None = the preset's own. "smoke" checks
+# that the job works end to end in seconds; its figures are too coarse for trends.
+BENCH_PRESETS: dict[str, tuple[bool, int | None, int | None]] = {
+    "quick": (True, None, None), "full": (False, None, None), "smoke": (True, 2, 20)}
 Doc = TypeVar("Doc")
 
 
@@ -46,8 +50,8 @@ def run_ci(*, store: Path, duration: float, concurrency: int, scenario: str = "m
            profile_seconds: float = PROFILE_SECONDS, against: str | None = None, reporter: Reporter = SILENT,
            on_progress: LoadProgress | None = None) -> CiResult:
     """The whole job; raises CheckFailed (with the result) when requests of the load failed."""
-    if bench not in (None, "quick", "full"):
-        raise UsageError(f"--bench must be quick, full or none, got {bench!r}")
+    if bench not in (None, *BENCH_PRESETS):
+        raise UsageError(f"--bench must be {', '.join(BENCH_PRESETS)} or none, got {bench!r}")
     commit = repo_commit()
     base = _comparison_base(store, commit, against)
     started = time.time()
@@ -74,17 +78,28 @@ def run_ci(*, store: Path, duration: float, concurrency: int, scenario: str = "m
     mem_doc = step("memory profile", lambda: _mem(store, scenario, profile_seconds))
     async_doc = step("async profile", lambda: _async(store, scenario, profile_seconds))
     comparison = _compare(store, base, bench_doc) if base is not None and bench_doc is not None else None
+    diffs: dict[str, str | None] = {}
+    if base is not None:
+        if load["flame"] is not None:
+            diffs["flame_diff"] = step(f"CPU diff against {base['folder']}",
+                                       lambda: _diff(store, base, commit, memory=False))
+        if mem_doc is not None:
+            diffs["memory_diff"] = step(f"memory diff against {base['folder']}",
+                                        lambda: _diff(store, base, commit, memory=True))
+        if comparison is not None:
+            comparison["diffs"] = {k: v for k, v in diffs.items() if v}
     job = {"started_at": started, "ended_at": time.time(), "scenario": scenario, "errors": errors,
            "runs": {"bench": _run(bench_doc), "load": load["run"], "flame": _run(load["flame"]), "mem": _run(mem_doc),
                     "async": _run(async_doc)},
-           "artifacts": _artifacts(store, commit, bench_doc, load, mem_doc, async_doc),
+           "artifacts": {**_artifacts(store, commit, bench_doc, load, mem_doc, async_doc), **diffs},
            "bench": _bench_figures(store, commit, bench_doc), "against": comparison}
     index = commit_index.record_job(store, commit, job)
+    site = step("dashboard", lambda: _dashboard(store))
     result: CiResult = {"folder": load["folder"], "load": load["report"], "flame": load["flame"],
                         "flame_error": load["flame_error"], "commit": commit.sha, "dirty": commit.dirty,
                         "index": str(store / commit.folder_name / commit_index.INDEX), "bench": bench_doc,
                         "mem": mem_doc, "async": async_doc, "errors": errors, "against": comparison,
-                        "seconds": round(time.time() - started, 1), "runs": index["runs"]}
+                        "seconds": round(time.time() - started, 1), "runs": index["runs"], "dashboard": site}
     if load["report"]["errors"]:
         raise CheckFailed(failure_line(load["report"]), result=result)
     return result
@@ -99,9 +114,10 @@ def _bench(store: Path, preset: str | None) -> BenchResult:
 
     # The reports are filed in the bench run; the loose copies `profkit bench` also writes go nowhere.
     with tempfile.TemporaryDirectory(prefix="profkit-ci-reports-") as reports:
-        doc = run_bench_command(quick=preset == "quick", suites=[], op_filter=None, save_baseline=None,
+        quick, workers, samples = BENCH_PRESETS[preset or "quick"]
+        doc = run_bench_command(quick=quick, suites=[], op_filter=None, save_baseline=None,
                                 baseline=None, baselines_dir=store / "baselines", reports_dir=Path(reports),
-                                store=store, budget_path=None, inject=[], workers=None, samples=None)
+                                store=store, budget_path=None, inject=[], workers=workers, samples=samples)
     result = cast(BenchResult, doc)  # the timed mode: never --mode instructions here
     folder = Path(result["folder"])
     r = result["reports"]
@@ -223,6 +239,20 @@ def _bench_figures(store: Path, commit: Commit, doc: BenchResult | None) -> dict
                         "budget_p99_ms": checks.get("p99", {}).get("limit_ms")}
     return {"run": doc["run"], "config": doc["config"], "ops": ops, "over_budget": doc["over_budget"],
             "json": _bench_artifact(store, doc, ".json")}
+
+
+def _diff(store: Path, base: dict[str, Any], commit: Commit, *, memory: bool) -> str | None:
+    """The differential flamegraph of the base commit's newest profile against this commit's."""
+    from .diff import run_diff
+
+    doc = run_diff(a=str(base["folder"]), b=commit.folder_name, store=store, top=15, min_share_pct=0.5, mem=memory)
+    return _artifact(store, doc, "diff-svg")
+
+
+def _dashboard(store: Path) -> str:
+    from .dashboard import run_dashboard
+
+    return run_dashboard(store=store)["index"]
 
 
 def _comparison_base(store: Path, commit: Commit, against: str | None) -> dict[str, Any] | None:

@@ -45,6 +45,8 @@ ASSETS = "assets"
 # What a commit page links, in this order: (index artifact key, label).
 ARTIFACTS = (
     ("flamegraph", "CPU flamegraph of the engine under load (py-spy, SVG)"),
+    ("flame_diff", "CPU differential flamegraph against the previous commit (SVG)"),
+    ("memory_diff", "memory differential flamegraph against the previous commit (SVG)"),
     ("memray_html", "memory flamegraph (memray)"),
     ("async_table", "async profile: coroutines' wall and CPU time (yappi, JSON)"),
     ("bench_report", "bench report (HTML)"),

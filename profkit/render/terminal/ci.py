@@ -42,6 +42,8 @@ def show(doc: CiResult) -> None:
         err.print(f"[yellow]{step} failed:[/] {escape(why)}", highlight=False)
     out.print(f"artifacts: [bold]{escape(doc['folder'])}[/] (load.json, metrics.prom, engine.log)")
     err.print(f"commit index: [bold]{escape(doc['index'])}[/] ({doc['seconds']:.0f} s)", highlight=False)
+    if doc["dashboard"]:
+        out.print(f"dashboard: open [bold]{escape(doc['dashboard'])}[/] (a static site: no server, no network)")
 
 
 def _comparison(doc: CiResult) -> None:
@@ -57,3 +59,5 @@ def _comparison(doc: CiResult) -> None:
         table.add_row(c["op"], f"{c['baseline_p50_ms']:.3f}", f"{c['current_p50_ms']:.3f}", f"{c['change_pct']:+.1f}%",
                       f"[{colour}]{c['verdict']}[/]")
     out.print(fit(table))
+    for kind, path in (against.get("diffs") or {}).items():
+        out.print(f"{kind.replace('_', ' ')}: {escape(path)}", highlight=False)
