@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -210,6 +211,149 @@ def test_vector_index_consistent_across_restart(tmp_path: Path, clean_stop: bool
         assert e.memories_total == 600 + 50 - 39 - 1 + 1
 
     run(reopened, db, **cfg)
+
+
+C = Tenant("agent-c", "user-1")
+CKPT: dict[str, Any] = {"hnsw_threshold": 300, "checkpoint_rows": 0}  # checkpoints only when asked
+
+
+def _crash(e: MemoryEngine) -> None:
+    """Drop the engine as a SIGKILL would: no checkpoint, no close."""
+    e._stop.set()
+    e.pool.close()
+
+
+async def _store_with_checkpoint_and_tail(e: MemoryEngine) -> dict[str, Any]:
+    """A checkpoint, then updates, deletions (the largest key too) and inserts after it."""
+    corpus = Corpus(5)
+    a = await e.create_batch(A, [NewMemory(content=m.content) for m in corpus.memories(600)])  # HNSW graph
+    b = await e.create_batch(B, [NewMemory(content=m.content) for m in corpus.memories(40)])  # exact only
+    await e.create_batch(C, [NewMemory(content=m.content) for m in corpus.memories(30)])
+    e.vectors.flush()
+    await e.update(A, a[3].id, MemoryPatch(content="buffered before the checkpoint: green tea"))
+    info = e.checkpoint()
+    assert info["graphs_written"] == info["with_graph"] == 1
+    await e.update(A, a[0].id, MemoryPatch(content="the user prefers green tea every day"))
+    await e.update(B, b[0].id, MemoryPatch(content="marathon training plan for october"))
+    for m in a[1:3] + b[1:3]:
+        await e.delete(A if m in a else B, m.id)
+    last = (await e.create_batch(C, [NewMemory(content="tokyo hotel booking, soon deleted")]))[0]
+    last_key = e.repo.get(C, last.id).key  # type: ignore[union-attr]
+    await e.delete(C, last.id)  # the largest key: it must not be handed out again
+    new = await e.create(A, NewMemory(content="tokyo hotel booking confirmed"))
+    assert e.repo.get(A, new.id).key > last_key  # type: ignore[union-attr]
+    return {"a": [m.id for m in a], "b": [m.id for m in b], "deleted_last": last.id, "new": new.id}
+
+
+def test_recovery_loads_the_checkpoint_and_replays_only_the_tail(tmp_path: Path) -> None:
+    db = tmp_path / "ck.db"
+    probes = ["the user prefers green tea", "marathon training plan", "tokyo hotel booking"]
+
+    async def crash() -> dict[str, Any]:
+        e = await MemoryEngine.open(EngineConfig(db_path=str(db), **CKPT))
+        out = await _store_with_checkpoint_and_tail(e)
+        e.vectors.flush()
+        _crash(e)
+        return out
+
+    made = asyncio.run(crash())
+
+    async def reopened(e: MemoryEngine) -> None:
+        rec = e.recovery
+        assert rec["checkpoint"] is not None and "reconciled" not in rec, rec
+        # Only the tail: 7 logged changes (2 updates, 5 deletions), the 2 updated rows read back, and
+        # the 1 row inserted since that still exists. (The update buffered at the checkpoint is in it.)
+        assert rec["replayed"] == 7 + 2 + 1, rec
+        e.vectors.flush()
+        _check_index_matches_db(e, probes)
+        hits = await e.search(A, "the user prefers green tea every day", k=1)
+        assert hits[0].memory.id == made["a"][0]
+        hits = await e.search(B, "marathon training plan for october", k=1)
+        assert hits[0].memory.id == made["b"][0]
+        assert (await e.search(A, "tokyo hotel booking confirmed", k=1))[0].memory.id == made["new"]
+        with pytest.raises(NotFound):
+            await e.get(C, made["deleted_last"])
+
+    run(reopened, db, **CKPT)
+
+
+def test_background_recovery_serves_writes_and_answers_searches_once_consistent(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "bg.db"
+
+    async def crash() -> dict[str, Any]:
+        e = await MemoryEngine.open(EngineConfig(db_path=str(db), **CKPT))
+        out = await _store_with_checkpoint_and_tail(e)
+        _crash(e)
+        return out
+
+    made = asyncio.run(crash())
+    gate = threading.Event()
+    recover = MemoryEngine._recover
+
+    def held(self: MemoryEngine) -> None:
+        gate.wait(30)
+        recover(self)
+
+    monkeypatch.setattr(MemoryEngine, "_recover", held)
+
+    async def scenario(e: MemoryEngine) -> None:
+        assert e.status == "recovering" and not e.ready
+        # Writes during recovery go to the database; recovery replays them into the index.
+        early = await e.create(A, NewMemory(content="written while recovering: espresso at noon"))
+        await e.update(A, made["a"][5], MemoryPatch(content="updated while recovering: sourdough recipe"))
+        await e.delete(A, made["a"][6])
+        assert (await e.get(A, early.id)).content.startswith("written while")
+        search = asyncio.ensure_future(e.search(A, "written while recovering: espresso at noon", k=1))
+        await asyncio.sleep(0.05)
+        assert not search.done()  # searches wait for a consistent index
+        gate.set()
+        assert (await search)[0].memory.id == early.id
+        assert e.status == "ok"
+        assert (await e.search(A, "updated while recovering: sourdough recipe", k=1))[0].memory.id == made["a"][5]
+        e.vectors.flush()
+        _check_index_matches_db(e, ["espresso", "sourdough recipe", "the user prefers green tea"])
+
+    run(scenario, db, background_recovery=True, **CKPT)
+
+
+def test_damaged_or_outdated_checkpoint_is_rebuilt_from_the_database(tmp_path: Path) -> None:
+    import shutil
+
+    db = tmp_path / "dmg.db"
+    folder = Path(str(db) + ".vectors")
+    probes = ["the user prefers green tea", "tokyo hotel booking"]
+
+    async def build() -> None:
+        e = await MemoryEngine.open(EngineConfig(db_path=str(db), **CKPT))
+        await _store_with_checkpoint_and_tail(e)
+        shutil.copytree(folder, tmp_path / "older")
+        await e.delete(A, (await e.list_memories(A, limit=1))[0].id)
+        e.checkpoint()  # forgets the log before its cut: the older checkpoint can no longer be caught up
+        _crash(e)
+
+    asyncio.run(build())
+    graphs = list(folder.glob("*.usearch"))
+    assert len(graphs) == 1
+    graphs[0].write_bytes(graphs[0].read_bytes()[:1000])  # a torn graph file
+
+    async def damaged() -> None:
+        e = await MemoryEngine.open(EngineConfig(db_path=str(db), **CKPT))
+        assert e.recovery["checkpoint"]["failed_partitions"] == 1
+        e.vectors.flush()
+        _check_index_matches_db(e, probes)
+        _crash(e)  # no checkpoint over the files of the next case
+
+    asyncio.run(damaged())
+    shutil.rmtree(folder)
+    shutil.copytree(tmp_path / "older", folder)
+
+    async def outdated(e: MemoryEngine) -> None:
+        assert e.recovery["checkpoint"] is None and "reconciled" in e.recovery
+        e.vectors.flush()
+        _check_index_matches_db(e, probes)
+
+    run(outdated, db, **CKPT)
 
 
 @pytest.mark.slow  # builds an index of several thousand memories: 3 s alone, 10 s on a busy machine

@@ -466,9 +466,12 @@ class EventHub:
 
 
 async def health(request: Request) -> Response:
+    # 503 until the vector index is consistent after a restart ("recovering", or "failed"), so a
+    # load balancer sends no traffic before then; 200 "ok" afterwards.
     engine = _engine(request)
-    return _json(Health(status="ok", version=__version__, memories=engine.memories_total,
-                        uptime_seconds=round(time.time() - engine.started_at, 3)))
+    status = engine.status
+    return _json(Health(status=status, version=__version__, memories=engine.memories_total,
+                        uptime_seconds=round(time.time() - engine.started_at, 3)), 200 if status == "ok" else 503)
 
 
 async def metrics(request: Request) -> Response:

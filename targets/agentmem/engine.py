@@ -3,11 +3,18 @@
 Database and vector work runs in a small thread pool so the event loop keeps serving other
 requests while SQLite or the HNSW index is busy (both release the GIL in their C code). Hot
 reads are answered from a TTL cache on the loop itself, without a thread hop.
+
+Restart: the vector index is checkpointed in the background (see :class:`EngineConfig`), and on
+open the engine loads the newest checkpoint and replays into the exact buffer only what the
+database changed since, so start-up time does not grow with what was written since a clean stop.
+With ``background_recovery`` (the HTTP server's choice) :meth:`MemoryEngine.open` returns before
+that is done: reads and writes are served at once, searches wait until the index is consistent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import re
 import threading
@@ -24,13 +31,15 @@ import numpy as np
 from cachetools import TTLCache
 
 from .embedding import Embedder, make_embedder
-from .errors import InvalidInput, NotFound
+from .errors import EngineError, InvalidInput, NotFound, PoolTimeout
 from .llm import FactExtractor, LlmError
 from .models import Memory, MemoryPatch, NewMemory, Relation, SearchHit, Tenant, Traversal
-from .storage import SORT_KEYS, ConnectionPool, MemoryRepository, NewRow, Row, database_path
-from .vectors import HnswParams, VectorIndex
+from .storage import SORT_KEYS, ConnectionPool, Cut, MemoryRepository, NewRow, Row, VectorRow, database_path
+from .vectors import LEGACY_MANIFEST_VERSION, HnswParams, VectorIndex
 
 T = TypeVar("T")
+
+log = logging.getLogger("agentmem")
 
 _TENANT_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
 _REL_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -64,6 +73,17 @@ class EngineConfig:
     llm_model: str = "gpt-4o-mini"
     llm_timeout: float = 5.0
     llm_api_key: str | None = None
+    # Crash recovery. The vector index is checkpointed in the background once ``checkpoint_rows``
+    # rows were written, or moved into HNSW graphs by the indexer, since the last checkpoint: that
+    # count is what a restart would have to replay and re-index, so it bounds the restart's work
+    # whatever the write rate. ``checkpoint_interval`` seconds at least between two background
+    # checkpoints bound their cost (a big graph is rewritten whole). 0 rows: on a clean stop only;
+    # so too without background_indexing, whose point is that no other thread does any work.
+    checkpoint_rows: int = 20_000
+    checkpoint_interval: float = 10.0
+    # open() returns before the index is recovered; searches wait for it (at most pool_timeout,
+    # then PoolTimeout). The HTTP server sets this so that it listens at once.
+    background_recovery: bool = False
 
 
 class EngineObserver(Protocol):
@@ -125,13 +145,42 @@ class MemoryEngine:
         self._background: set[asyncio.Task[None]] = set()
         self._llm: FactExtractor | None = None
         self.started_at = time.time()
+        # Writers hold this from their SQLite commit until the vector index has the change, so a
+        # database cut read under it is wholly applied to the index (checkpoints, recovery).
+        self._apply_lock = threading.Lock()
+        # False while recovering: writers leave the index alone and recovery replays their rows.
+        self._live = False
+        self._ready = threading.Event()
+        self._ready_async: asyncio.Event | None = None
+        self._recovery_thread: threading.Thread | None = None
+        self._recovery_error: BaseException | None = None
+        self.recovery: dict[str, Any] = {}
+        self._checkpoint_lock = threading.Lock()
+        self._writes_since_cut = 0
+        self._graph_changes_at_cut = 0
+        self.last_checkpoint: dict[str, Any] = {}
+        self._stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
 
     # -- life cycle -------------------------------------------------------------------------
 
     @classmethod
     async def open(cls, config: EngineConfig, observer: EngineObserver | None = None) -> MemoryEngine:
         engine = cls(config, observer)
-        await engine._run(engine._load)
+        await engine._run(engine._open_database)
+        engine._ready_async = asyncio.Event()
+        if config.background_recovery:
+            engine._recovery_thread = threading.Thread(
+                target=engine._recover_in_background, args=(asyncio.get_running_loop(),),
+                name="agentmem-recovery", daemon=True)
+            engine._recovery_thread.start()
+        else:
+            await engine._run(engine._recover)
+            engine._ready_async.set()
+        if config.checkpoint_rows > 0 and config.background_indexing:
+            engine._checkpointer = threading.Thread(target=engine._checkpoint_loop, name="agentmem-checkpoint",
+                                                    daemon=True)
+            engine._checkpointer.start()
         if config.llm_url:
             engine._llm = FactExtractor(
                 config.llm_url,
@@ -145,38 +194,205 @@ class MemoryEngine:
     def _index_folder(self) -> Path:
         return Path(self.pool.path + ".vectors")
 
-    def _load(self) -> None:
+    def _open_database(self) -> None:
         self._instance = self.repo.migrate(self.dim, self.embedder.name)
-        saved_at = self.vectors.load_saved(self._index_folder(), instance=self._instance)
-        self.reconcile_vectors(saved_at)
         _, per_agent = self.repo.counts()
         self._per_agent = Counter(per_agent)
 
+    # -- recovery of the vector index -------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """True once the vector index is consistent with the database (searches are answered)."""
+        return self._ready.is_set() and self._recovery_error is None
+
+    @property
+    def status(self) -> str:
+        """"ok", "recovering" (the index is being brought up to date) or "failed" (it could not be)."""
+        if self._recovery_error is not None:
+            return "failed"
+        return "ok" if self._ready.is_set() else "recovering"
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        """Wait until the vector index is recovered; PoolTimeout after ``timeout`` (pool_timeout)."""
+        if not self._ready.is_set():
+            assert self._ready_async is not None
+            wait = self.config.pool_timeout if timeout is None else timeout
+            try:
+                await asyncio.wait_for(self._ready_async.wait(), wait)
+            except TimeoutError:
+                raise PoolTimeout(f"the vector index is still recovering after {wait:.0f} s; retry shortly") from None
+        if self._recovery_error is not None:
+            raise EngineError(f"the vector index could not be recovered: {self._recovery_error}")
+
+    def _recover_in_background(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            self._recover()
+        except Exception as exc:  # reported by status, /health and every search
+            self._recovery_error = exc
+            self._ready.set()
+            log.exception("agentmem: vector index recovery failed")
+        assert self._ready_async is not None
+        try:
+            loop.call_soon_threadsafe(self._ready_async.set)
+        except RuntimeError:
+            pass  # the loop is gone: nobody waits
+
+    def _recover(self) -> None:
+        """Make the vector index consistent with the database, from the newest checkpoint if usable.
+
+        Loads the checkpoint (graphs, and the buffers and stale keys they had), then replays what
+        changed in the database after the cut it names: rows inserted since (keys above its
+        key), rows whose vector was updated or deleted since (vector_log), each written as the
+        database has it now. Writers do not touch the index meanwhile (``_live`` is False); the
+        last replay runs under the apply lock and then turns them on, so no change falls between.
+        """
+        t0 = time.perf_counter()
+        folder = self._index_folder()
+        loaded = self.vectors.load_checkpoint(folder, instance=self._instance)
+        t_load = time.perf_counter() - t0
+        info: dict[str, Any] = {"checkpoint": None, "replayed": 0}
+        base: Cut | None = None
+        if loaded is not None and loaded.cut is not None:
+            ck = Cut(*loaded.cut)
+            now = self.repo.cut()
+            if ck.seq <= now.seq and ck.key <= now.key and ck.seq >= self.repo.log_truncated_at():
+                base = ck
+                info["checkpoint"] = {"seq": ck.seq, "key": ck.key, "clean": loaded.clean,
+                                      "vectors": loaded.vectors, "failed_partitions": len(loaded.failed)}
+                for tenant in loaded.failed:
+                    self._apply_rows(self.repo.tenant_vectors(tenant))
+                if loaded.fetch:
+                    self._apply_rows(self.repo.vectors_of(loaded.fetch))
+                    info["replayed"] += len(loaded.fetch)
+            else:
+                # The database is not the one the checkpoint followed (restored from a backup, or
+                # the log it needs is gone): start from the database alone.
+                log.warning("agentmem: the vector checkpoint does not match the database; rebuilding")
+                self.vectors.reset()
+        if base is None:
+            base = self.repo.cut()  # before the scan: what changes during it is replayed after
+            legacy = loaded is not None and loaded.version == LEGACY_MANIFEST_VERSION
+            fixed = self.reconcile_vectors(loaded.saved_at if loaded is not None and legacy else None)
+            info["reconciled"] = fixed
+        # Writers commit meanwhile without touching the index: catch up with them, then once more
+        # under their lock, and let them in.
+        for _ in range(3):
+            upto = self.repo.cut()
+            if upto == base:
+                break
+            info["replayed"] += self._replay(base, upto)
+            base = upto
+        with self._apply_lock:
+            upto = self.repo.cut()
+            info["replayed"] += self._replay(base, upto)
+            # A crash before the next checkpoint would replay all of that again.
+            self._writes_since_cut = info["replayed"] + info.get("reconciled", {}).get("added", 0)
+            self._live = True
+        self._graph_changes_at_cut = self.vectors.graph_changes()
+        self.vectors.schedule_all()
+        info.update(load_seconds=round(t_load, 3), seconds=round(time.perf_counter() - t0, 3),
+                    vectors=len(self.vectors))
+        self.recovery = info
+        self._ready.set()
+        log.info("agentmem: vector index ready in %.2f s (%s)", info["seconds"], info)
+
+    def _replay(self, base: Cut, upto: Cut) -> int:
+        """Write into the index, as the database has them now, the rows changed between two cuts."""
+        logged = self.repo.vectors_logged(base, upto)
+        for key, agent_id, user_id in logged:
+            self.vectors.remove(Tenant(agent_id, user_id), key, schedule=False)  # from the tenant it had
+        rows = self.repo.vectors_inserted(base, upto)
+        if logged:
+            rows += self.repo.vectors_of(sorted({key for key, _, _ in logged}))
+        self._apply_rows(rows)
+        return len(logged) + len(rows)
+
+    def _apply_rows(self, rows: list[VectorRow]) -> None:
+        by_tenant: dict[Tenant, tuple[list[int], list[bytes]]] = {}
+        for agent_id, user_id, key, blob in rows:
+            keys, blobs = by_tenant.setdefault(Tenant(agent_id, user_id), ([], []))
+            keys.append(key)
+            blobs.append(blob)
+        for tenant, (keys, blobs) in by_tenant.items():
+            mat = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(keys), self.dim)
+            self.vectors.add(tenant, keys, mat, schedule=False)
+
     def reconcile_vectors(self, saved_at: float | None) -> dict[str, int]:
-        """Make the vector index hold exactly the database's vectors; returns what was fixed."""
+        """Make the vector index hold exactly the database's vectors (a full scan); returns what was fixed.
+
+        Vectors missing from the index, and with ``saved_at`` those of rows updated since, go to
+        the exact buffer; the indexer moves them into graphs once the engine is live.
+        """
         by_tenant: dict[Tenant, dict[int, float]] = {}
         for agent_id, user_id, key, updated_at in self.repo.tenant_keys():
             by_tenant.setdefault(Tenant(agent_id, user_id), {})[key] = updated_at
         fixed = {"added": 0, "removed": 0}
         for tenant in set(self.vectors.tenants()) - set(by_tenant):
             for key in self.vectors.partition(tenant).keys():
-                self.vectors.partition(tenant).remove(key)
+                self.vectors.remove(tenant, key, schedule=False)
                 fixed["removed"] += 1
         for tenant, rows in by_tenant.items():
             part = self.vectors.partition(tenant)
             have = part.keys()
             for key in have - rows.keys():
-                part.remove(key)
+                self.vectors.remove(tenant, key, schedule=False)
                 fixed["removed"] += 1
             # A row written within a second of the save may or may not be in the saved file.
             need = [
                 k for k, upd in rows.items() if k not in have or saved_at is None or upd >= saved_at - 1.0
             ]
-            if need:
-                self.vectors.add_now(tenant, need, self.repo.embeddings(need))
-                fixed["added"] += len(need)
-            part.apply_pending()
+            for i in range(0, len(need), 50_000):
+                chunk = need[i : i + 50_000]
+                self.vectors.add(tenant, chunk, self.repo.embeddings(chunk), schedule=False)
+            fixed["added"] += len(need)
         return fixed
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def checkpoint(self, *, clean: bool = False) -> dict[str, Any]:
+        """Write a checkpoint of the vector index now (also done in the background and on close)."""
+        if not self._live:
+            raise EngineError("the vector index is recovering: nothing consistent to checkpoint yet")
+        with self._checkpoint_lock:
+            t0 = time.perf_counter()
+            with self._apply_lock:
+                cut = self.repo.cut()  # every change up to here is in the index
+                writes, self._writes_since_cut = self._writes_since_cut, 0
+                graph_changes = self.vectors.graph_changes()
+            try:
+                info = self.vectors.write_checkpoint(self._index_folder(), instance=self._instance,
+                                                     cut=(cut.seq, cut.key), clean=clean)
+            except BaseException:
+                with self._apply_lock:
+                    self._writes_since_cut += writes
+                raise
+            self._graph_changes_at_cut = graph_changes
+            # The manifest naming the cut is durable: the log before it is no longer needed.
+            self.repo.truncate_log(cut)
+            info.update(seq=cut.seq, key=cut.key, writes=writes, clean=clean,
+                        total_seconds=round(time.perf_counter() - t0, 3), at=time.time())
+            self.last_checkpoint = info
+            return info
+
+    def _checkpoint_work(self) -> int:
+        """What a restart would replay or re-index beyond the last checkpoint, in rows."""
+        return self._writes_since_cut + max(0, self.vectors.graph_changes() - self._graph_changes_at_cut)
+
+    def _checkpoint_loop(self) -> None:
+        cfg = self.config
+        last = time.monotonic()
+        while not self._stop.wait(min(1.0, max(0.05, cfg.checkpoint_interval / 4))):
+            if not self._live or time.monotonic() - last < cfg.checkpoint_interval:
+                continue
+            if self._checkpoint_work() < cfg.checkpoint_rows:
+                continue
+            try:
+                info = self.checkpoint()
+                log.info("agentmem: checkpoint %s", info)
+            except Exception:  # the next one may succeed; a crash meanwhile replays more
+                log.exception("agentmem: background checkpoint failed")
+            last = time.monotonic()
 
     async def close(self) -> None:
         for task in list(self._background):
@@ -190,7 +406,14 @@ class MemoryEngine:
             self._executor.shutdown(wait=True)
 
     def _save_and_close(self) -> None:
-        self.vectors.save(self._index_folder(), instance=self._instance, saved_at=time.time())
+        self._stop.set()
+        for thread in (self._checkpointer, self._recovery_thread):
+            if thread is not None:
+                thread.join()
+        if self._live:
+            # A clean stop lets the indexer finish, so the next start has nothing to re-index.
+            self.vectors.flush()
+            self.checkpoint(clean=True)
         self.vectors.close()
         self.pool.close()
 
@@ -302,9 +525,12 @@ class MemoryEngine:
             for j, i in enumerate(missing):
                 r = rows[i]
                 rows[i] = NewRow(r.agent_id, r.user_id, r.content, vecs[j], r.importance, r.metadata)
-        stored = self.repo.insert_many(rows)
-        # SQLite committed first: if we die before the next line, start-up reconciliation adds it.
-        self.vectors.add(tenant, [s.key for s in stored], np.stack([r.embedding for r in rows]))
+        with self._apply_lock:
+            stored = self.repo.insert_many(rows)
+            # SQLite committed first: if we die before the next line, recovery replays the rows.
+            if self._live:
+                self.vectors.add(tenant, [s.key for s in stored], np.stack([r.embedding for r in rows]))
+            self._writes_since_cut += len(stored)
         for s in stored:
             self._cache_put(s)
         self._count(tenant.agent_id, len(stored))
@@ -381,13 +607,16 @@ class MemoryEngine:
         emb = self._check_embedding(patch.embedding) if patch.embedding is not None else None
         if emb is None and content is not None:
             emb = self.embedder.embed(content)
-        row = self.repo.update(
-            tenant, memory_id, content=content, embedding=emb, importance=importance, metadata=metadata
-        )
+        with self._apply_lock:
+            row = self.repo.update(
+                tenant, memory_id, content=content, embedding=emb, importance=importance, metadata=metadata
+            )
+            if row is not None and emb is not None:
+                if self._live:
+                    self.vectors.add(tenant, [row.key], emb[None, :])
+                self._writes_since_cut += 1
         if row is None:
             raise NotFound(f"memory {memory_id} not found")
-        if emb is not None:
-            self.vectors.add(tenant, [row.key], emb[None, :])
         self._cache_put(row)
         return row
 
@@ -401,10 +630,14 @@ class MemoryEngine:
         return row.memory
 
     def _delete(self, tenant: Tenant, memory_id: str) -> None:
-        key = self.repo.delete(tenant, memory_id)
+        with self._apply_lock:
+            key = self.repo.delete(tenant, memory_id)
+            if key is not None:
+                if self._live:
+                    self.vectors.remove(tenant, key)
+                self._writes_since_cut += 1
         if key is None:
             raise NotFound(f"memory {memory_id} not found")
-        self.vectors.remove(tenant, key)
         self._cache_drop(memory_id)
         self._count(tenant.agent_id, -1)
 
@@ -483,6 +716,8 @@ class MemoryEngine:
         try:
             if not 1 <= k <= self.config.max_search_k:
                 raise InvalidInput(f"k must be between 1 and {self.config.max_search_k}")
+            if not self._ready.is_set() or self._recovery_error is not None:
+                await self.wait_ready()  # recovery takes about a second: answer then, from a consistent index
             hits = await self._run(self._search, tenant, query, embedding, k, min_importance)
         except Exception:
             self.observer.operation("search", False)
@@ -607,6 +842,8 @@ class MemoryEngine:
             "memories_total": self.memories_total,
             "agents_total": self.agents_total,
             "vectors": len(self.vectors),
+            "index": {"status": self.status, "backlog": self.vectors.backlog(), "recovery": self.recovery,
+                      "last_checkpoint": self.last_checkpoint},
             "cache": {"size": self.cache_len(), "hits": self.cache_stats.hits, "misses": self.cache_stats.misses},
             "db": {"active": self.pool.active, "max": self.pool.max_size, "path": self.pool.path},
             "dim": self.dim,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import ipaddress
 import logging
 import resource
@@ -44,9 +45,13 @@ def serve(
     log_level: str = "warning",
     access_log: bool = False,
 ) -> None:
-    """Serve until interrupted; the engine saves its vector index on a clean stop."""
+    """Serve until interrupted; the engine saves its vector index on a clean stop.
+
+    The server listens as soon as the database is open: the vector index recovers in the
+    background, /health answers 503 "recovering" until it is consistent, searches wait for it.
+    """
     raise_fd_limit()
-    app = create_app(config)
+    app = create_app(dataclasses.replace(config, background_recovery=True))
     uvicorn.run(
         app,
         host=host,
@@ -71,11 +76,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db", default="agentmem.db", help="SQLite database file")
     parser.add_argument("--embedder", default="hashing", help="'hashing' or 'st:<local model>'")
     parser.add_argument("--llm-url", default=None, help="OpenAI-compatible base URL for fact extraction")
+    defaults = EngineConfig()
+    parser.add_argument("--checkpoint-rows", type=int, default=defaults.checkpoint_rows,
+                        help="checkpoint the vector index after this many rows written or indexed "
+                             f"(default {defaults.checkpoint_rows}; 0: on a clean stop only)")
+    parser.add_argument("--checkpoint-interval", type=float, default=defaults.checkpoint_interval,
+                        help=f"seconds at least between two checkpoints (default {defaults.checkpoint_interval:g})")
     args = parser.parse_args(argv)
+    if args.checkpoint_rows < 0 or args.checkpoint_interval < 0:
+        parser.error("--checkpoint-rows and --checkpoint-interval must not be negative")
     if not is_loopback(args.host):
         print(f"WARNING: agentmem is listening on {args.host}, reachable from other machines; "
               "it has no authentication.", file=sys.stderr)
-    serve(EngineConfig(db_path=args.db, embedder=args.embedder, llm_url=args.llm_url), host=args.host, port=args.port)
+    config = EngineConfig(db_path=args.db, embedder=args.embedder, llm_url=args.llm_url,
+                          checkpoint_rows=args.checkpoint_rows, checkpoint_interval=args.checkpoint_interval)
+    serve(config, host=args.host, port=args.port)
 
 
 if __name__ == "__main__":

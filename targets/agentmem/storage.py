@@ -2,6 +2,13 @@
 
 SQLite runs in WAL mode so readers never block the single writer. Every statement is
 parameterised; the only SQL fragments chosen at run time come from allow-lists.
+
+The vector index is a cache of the ``embedding`` column, checkpointed to files now and then. To
+bring a checkpoint up to date after a crash, the engine replays only what changed since it:
+keys are handed out in increasing order and never reused (``vector_marks.max_deleted_key``), so
+inserts since a checkpoint are the keys above its high-water mark; updates of an embedding and
+deletions are logged by triggers in ``vector_log`` (whatever issues them), with the tenant the
+row had, under an AUTOINCREMENT sequence that never goes back.
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ import numpy as np
 from .errors import IncompatibleDatabase, InvalidInput, PoolTimeout
 from .models import Memory, Tenant
 
-SCHEMA_VERSION = 1
+# 2: vector_log, vector_marks and their triggers; keys are never reused. An engine of schema 1 would
+# reuse keys and not know the log is there, so it must not open a database of schema 2.
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -58,7 +67,37 @@ CREATE TABLE IF NOT EXISTS relations (
     PRIMARY KEY (src_key, type, dst_key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idx_relations_dst ON relations (dst_key);
+-- Changes to memories' vectors other than inserts, for replaying a vector-index checkpoint's tail.
+CREATE TABLE IF NOT EXISTS vector_log (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    key      INTEGER NOT NULL,
+    agent_id TEXT NOT NULL,
+    user_id  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS vector_marks (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS memories_vector_update AFTER UPDATE OF embedding, agent_id, user_id ON memories
+BEGIN
+    INSERT INTO vector_log (key, agent_id, user_id) VALUES (OLD.key, OLD.agent_id, OLD.user_id);
+END;
+CREATE TRIGGER IF NOT EXISTS memories_vector_delete AFTER DELETE ON memories
+BEGIN
+    INSERT INTO vector_log (key, agent_id, user_id) VALUES (OLD.key, OLD.agent_id, OLD.user_id);
+    INSERT INTO vector_marks (name, value) VALUES ('max_deleted_key', OLD.key)
+        ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value);
+END;
 """
+
+# The last key handed out: the largest live key, or a larger one that was deleted (never reused).
+_LAST_KEY_EXPR = (
+    "MAX(COALESCE((SELECT MAX(key) FROM memories), 0),"
+    " COALESCE((SELECT value FROM vector_marks WHERE name = 'max_deleted_key'), 0))"
+)
+_LAST_KEY = f"SELECT {_LAST_KEY_EXPR}"
+# The last sequence number the log handed out, even when the log has since been truncated.
+_LAST_SEQ_EXPR = "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'), 0)"
 
 # Sort keys a caller may ask for, mapped to the ORDER BY that the tenant indexes serve.
 SORT_KEYS: dict[str, str] = {
@@ -187,6 +226,18 @@ class ConnectionPool:
 
 
 @dataclass(frozen=True)
+class Cut:
+    """A point in the database's history of vectors: the last logged change and the last key."""
+
+    seq: int
+    key: int
+
+
+VectorRow = tuple[str, str, int, bytes]
+"""(agent_id, user_id, key, embedding bytes) of one memory."""
+
+
+@dataclass(frozen=True)
 class NewRow:
     agent_id: str
     user_id: str
@@ -222,6 +273,9 @@ class MemoryRepository:
                 raise IncompatibleDatabase(
                     f"database schema v{meta['schema_version']} is newer than this engine (v{SCHEMA_VERSION})"
                 )
+            if int(meta["schema_version"]) < SCHEMA_VERSION:
+                # The script above added what schema 2 has and schema 1 lacks; only the number is left.
+                conn.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", (str(SCHEMA_VERSION),))
             if int(meta["dim"]) != dim:
                 raise IncompatibleDatabase(
                     f"database holds {meta['dim']}-dimensional embeddings but the embedder makes {dim}; "
@@ -239,7 +293,7 @@ class MemoryRepository:
         with self.pool.transaction() as conn:
             # Keys are assigned here rather than by SQLite so the whole batch is one executemany
             # (one C call, one GIL hand-off); BEGIN IMMEDIATE makes us the only writer meanwhile.
-            (top,) = conn.execute("SELECT COALESCE(MAX(key), 0) FROM memories").fetchone()
+            (top,) = conn.execute(_LAST_KEY).fetchone()
             for i, r in enumerate(rows, start=top + 1):
                 mid = uuid.uuid4().hex
                 params.append((i, mid, r.agent_id, r.user_id, r.content, r.embedding.astype(np.float32).tobytes(),
@@ -438,6 +492,66 @@ class MemoryRepository:
                 marks = ",".join("?" * len(chunk))
                 blobs.update(conn.execute(f"SELECT key, embedding FROM memories WHERE key IN ({marks})", chunk))
         return np.stack([np.frombuffer(blobs[k], dtype=np.float32) for k in keys]) if keys else np.zeros((0, 0))
+
+    def tenant_vectors(self, tenant: Tenant) -> list[VectorRow]:
+        """Every vector of one tenant."""
+        with self.pool.connection() as conn:
+            return conn.execute(
+                "SELECT agent_id, user_id, key, embedding FROM memories WHERE agent_id = ? AND user_id = ?",
+                tenant,
+            ).fetchall()
+
+    # -- the vector index's change history ----------------------------------------------------
+
+    def cut(self) -> Cut:
+        """Where the history of vectors stands now."""
+        with self.pool.connection() as conn:
+            seq, key = conn.execute(f"SELECT {_LAST_SEQ_EXPR}, {_LAST_KEY_EXPR}").fetchone()  # one snapshot
+        return Cut(int(seq), int(key))
+
+    def vectors_inserted(self, after: Cut, upto: Cut) -> list[VectorRow]:
+        """Rows inserted between two cuts (those still there)."""
+        with self.pool.connection() as conn:
+            return conn.execute(
+                "SELECT agent_id, user_id, key, embedding FROM memories WHERE key > ? AND key <= ? ORDER BY key",
+                (after.key, upto.key),
+            ).fetchall()
+
+    def vectors_logged(self, after: Cut, upto: Cut) -> list[tuple[int, str, str]]:
+        """(key, agent_id, user_id the row had) of every update and deletion between two cuts."""
+        with self.pool.connection() as conn:
+            return conn.execute(
+                "SELECT key, agent_id, user_id FROM vector_log WHERE seq > ? AND seq <= ? ORDER BY seq",
+                (after.seq, upto.seq),
+            ).fetchall()
+
+    def vectors_of(self, keys: Sequence[int]) -> list[VectorRow]:
+        """The rows of those keys that exist, in no particular order."""
+        out: list[VectorRow] = []
+        with self.pool.connection() as conn:
+            for i in range(0, len(keys), 900):
+                chunk = keys[i : i + 900]
+                marks = ",".join("?" * len(chunk))
+                out += conn.execute(
+                    f"SELECT agent_id, user_id, key, embedding FROM memories WHERE key IN ({marks})", chunk
+                ).fetchall()
+        return out
+
+    def log_truncated_at(self) -> int:
+        """The log holds every change after this sequence number (0: every change ever logged)."""
+        with self.pool.connection() as conn:
+            r = conn.execute("SELECT value FROM vector_marks WHERE name = 'log_truncated_at'").fetchone()
+        return int(r[0]) if r else 0
+
+    def truncate_log(self, upto: Cut) -> None:
+        """Forget the changes a durable checkpoint holds."""
+        with self.pool.transaction() as conn:
+            conn.execute("DELETE FROM vector_log WHERE seq <= ?", (upto.seq,))
+            conn.execute(
+                "INSERT INTO vector_marks (name, value) VALUES ('log_truncated_at', ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)",
+                (upto.seq,),
+            )
 
     def counts(self) -> tuple[int, dict[str, int]]:
         """Total memories and memories per agent."""
