@@ -144,11 +144,12 @@ def test_ctrl_c_on_flame_keeps_the_flamegraph_of_what_was_sampled(tmp_path: Path
     store = tmp_path / "store"
     proc = subprocess.Popen([str(PROFKIT), "flame", "--store", str(store), "--json", "--", sys.executable, "-c", SPIN],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    # Wait until py-spy is sampling (the run folder and its raw file exist), then press Ctrl-C.
+    # Wait until the run is open (its manifest is written just before py-spy starts; py-spy writes its
+    # raw file only at the end), give it a few seconds of samples, then press Ctrl-C.
     deadline = time.monotonic() + 60
-    while not list(store.glob("*/flame-*/profile.collapsed")) and time.monotonic() < deadline:
+    while not list(store.glob("*/flame-*/manifest.json")) and time.monotonic() < deadline:
         time.sleep(0.2)
-    time.sleep(2)
+    time.sleep(3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err

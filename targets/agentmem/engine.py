@@ -33,7 +33,17 @@ from cachetools import TTLCache
 from .embedding import Embedder, make_embedder
 from .errors import EngineError, InvalidInput, NotFound, PoolTimeout
 from .llm import FactExtractor, LlmError
-from .models import Memory, MemoryPatch, NewMemory, Relation, SearchHit, Tenant, Traversal
+from .models import (
+    RELATION_TYPE,
+    TENANT_ID,
+    Memory,
+    MemoryPatch,
+    NewMemory,
+    Relation,
+    SearchHit,
+    Tenant,
+    Traversal,
+)
 from .storage import SORT_KEYS, ConnectionPool, Cut, MemoryRepository, NewRow, Row, VectorRow, database_path
 from .vectors import LEGACY_MANIFEST_VERSION, HnswParams, VectorIndex
 
@@ -41,8 +51,10 @@ T = TypeVar("T")
 
 log = logging.getLogger("agentmem")
 
-_TENANT_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
-_REL_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# The API's own patterns, matched whole (fullmatch: "$" would also match before a final newline,
+# and "agentA\n" would become a tenant of its own).
+_TENANT_ID = re.compile(TENANT_ID)
+_REL_TYPE = re.compile(RELATION_TYPE)
 DIRECTIONS = ("out", "in", "both")
 
 
@@ -426,7 +438,7 @@ class MemoryEngine:
 
     @staticmethod
     def tenant(agent_id: str, user_id: str) -> Tenant:
-        if not _TENANT_ID.match(agent_id or "") or not _TENANT_ID.match(user_id or ""):
+        if not _TENANT_ID.fullmatch(agent_id or "") or not _TENANT_ID.fullmatch(user_id or ""):
             raise InvalidInput("agent_id and user_id must be 1-128 characters of letters, digits, _ . : @ -")
         return Tenant(agent_id, user_id)
 
@@ -731,7 +743,7 @@ class MemoryEngine:
         self, tenant: Tenant, source_id: str, target_id: str, rel_type: str, weight: float = 1.0
     ) -> Relation:
         try:
-            if not _REL_TYPE.match(rel_type or ""):
+            if not _REL_TYPE.fullmatch(rel_type or ""):
                 raise InvalidInput("relation type must be 1-64 characters: lower-case letters, digits, _")
             if not math.isfinite(weight):
                 raise InvalidInput("weight must be a finite number")

@@ -176,3 +176,14 @@ def test_a_python_the_tool_does_not_support() -> None:
 def test_a_pid_that_has_exited_is_refused_before_anything_reads_it(dead_pid: int) -> None:
     with pytest.raises(TargetError, match="no process"):
         require_python_pid(dead_pid)
+
+
+@pytest.mark.parametrize("agent, user", [("agentA\n", "u"), ("agentA", "u\n"), ("", "u"), ("a" * 129, "u")])
+def test_the_engine_refuses_a_tenant_id_that_is_not_exactly_the_pattern(agent: str, user: str) -> None:
+    # "$" matched before a final newline: "agentA\n" was a tenant of its own, beside "agentA".
+    from agentmem.engine import MemoryEngine
+    from agentmem.errors import InvalidInput
+
+    with pytest.raises(InvalidInput):
+        MemoryEngine.tenant(agent, user)
+    assert MemoryEngine.tenant("agentA", "u").agent_id == "agentA"

@@ -372,7 +372,7 @@ def _ci_doc(**changes: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "folder": "/store/abc/ci-x", "load": LOAD, "flame": None, "flame_error": None, "commit": "a" * 40,
         "dirty": False, "index": "/store/abc/index.json", "bench": None, "mem": None, "async": None, "errors": {},
-        "against": None, "seconds": 95.0, "runs": {}}
+        "against": None, "seconds": 95.0, "runs": {}, "dashboard": "/store/site/index.html"}
     return doc | changes
 
 
