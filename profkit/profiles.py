@@ -418,9 +418,10 @@ class ProfileDiff:
         return added / self.b.total if self.b.total else 0.0
 
     def functions(self, *, top: int) -> list[DiffFunction]:
-        """Functions whose share changed most: significant ones first, then by the larger of the self
-        and total change, then by the self change (so the function that does the work ranks above its
-        callers, whose total moved by as much). Changes under the share floor are left out."""
+        """Functions whose share changed most: significant ones first, then by the change of their
+        self share (the function doing more or less work itself), then of their total share. Ranked
+        by total first, the root of every stack (the event loop, say) would head the list whenever
+        the mix of threads moved. Changes under the share floor are left out."""
         self_a, total_a, names = _function_values(self.a.stacks)
         self_b, total_b, names_b = _function_values(self.b.stacks)
         for key, value in names_b.items():
@@ -444,7 +445,7 @@ class ProfileDiff:
                 "total_before": total.before, "total_after": total.after,
                 "z": _z(total.z if abs(total.delta) >= abs(own.delta) else own.z),
             }
-            rows.append(((not significant, -biggest, -abs(own.delta), key), row))
+            rows.append(((not significant, -abs(own.delta), -biggest, key), row))
         rows.sort(key=lambda r: r[0])
         return [row for _, row in rows[:top]]
 
