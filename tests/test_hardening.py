@@ -137,13 +137,20 @@ def test_a_baseline_with_garbage_samples_is_refused_before_measuring(tmp_path: P
 
 # -- Ctrl-C ----------------------------------------------------------------------------------------
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 SPIN = "import time\ndef spin():\n    while True:\n        sum(range(1000))\nspin()\n"
 
 
 def test_ctrl_c_on_flame_keeps_the_flamegraph_of_what_was_sampled(tmp_path: Path) -> None:
     store = tmp_path / "store"
+    # As from a terminal: SIGINT at its default. A test run started in the background by a shell without
+    # job control inherits SIGINT ignored, and Python then installs no KeyboardInterrupt at all.
     proc = subprocess.Popen([str(PROFKIT), "flame", "--store", str(store), "--json", "--", sys.executable, "-c", SPIN],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            preexec_fn=_sigint_default)
     # Wait until the run is open (its manifest is written just before py-spy starts; py-spy writes its
     # raw file only at the end), give it a few seconds of samples, then press Ctrl-C.
     deadline = time.monotonic() + 60
@@ -151,7 +158,13 @@ def test_ctrl_c_on_flame_keeps_the_flamegraph_of_what_was_sampled(tmp_path: Path
         time.sleep(0.2)
     time.sleep(3)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # never leave profkit, its py-spy and the spinning program behind
+            proc.kill()
+            subprocess.run(["pkill", "-9", "-f", "sum\\(range\\(1000\\)\\)"], check=False)
+            proc.wait()
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     doc = json.loads(out)
