@@ -26,6 +26,8 @@ from typing import Any
 
 from ..backends import pyspy
 from ..errors import ProfkitError
+from ..gitinfo import Commit
+from ..process import run
 from ..profiles import CPU, SAMPLES, Profile, diff
 from ..render.collapsed import Stacks, parse_frame, read_collapsed
 from ..render.diff_svg import render_diff_svg
@@ -77,8 +79,6 @@ def profile_op(side: SideCode, cfg: BenchConfig, template: Path, op: str, rounds
               "samples": rounds, "warmup": 3, "inject": {}}
     argv = pyspy.record_argv(out, pyspy.RecordFlags(rate=PROFILE_RATE_HZ), pid=None,
                              argv=worker_argv(side.python, worker), duration=None)
-    from ..process import run
-
     proc = run(argv, timeout=600, env=worker_env(), cwd=side.cwd)
     if proc.returncode != 0 or not out.is_file():
         raise ProfkitError(f"profiling {op} on the {side.label} side failed: {proc.last_error_line()}")
@@ -95,9 +95,8 @@ def _instructions(side: SideCode, cfg: BenchConfig, op: str, template: Path) -> 
     return float(result["instructions"][op])
 
 
-def _commit_for(side: SideCode) -> Any:
-    from ..gitinfo import Commit
-
+def _commit_for(side: SideCode) -> Commit:
+    # The counts are filed nowhere: the commit only labels the result document.
     return Commit(side.label, dirty=False)
 
 
