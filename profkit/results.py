@@ -563,3 +563,123 @@ class GcCommitsResult(TypedDict):
     removed_commits: list[str]  # commit folders removed whole
     removed: list[str]  # every run removed, as in gc --keep
     running: list[str]  # runs still running in a commit otherwise removed: kept, with their commit folder
+
+
+# -- console (the asyncio agent's snapshots; see profkit.agent) -------------------------------------------
+
+
+class StepHistogram(TypedDict):
+    """Step or scheduled times of one task, in log buckets (profkit.agent.histogram)."""
+
+    count: int
+    p50_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    buckets: list[list[float]]  # [upper bound ms, count], only non-empty buckets, ascending
+
+
+class AwaitFrame(TypedDict):
+    function: str
+    file: str
+    line: int
+
+
+class TaskRow(TypedDict):
+    """One live task as the agent sees it. Times are ms; None where the agent could not measure
+    (a task that started before the agent counts only from then; uvloop has no per-step hook)."""
+
+    id: str  # id() of the task in the target process, as aiomonitor names it
+    name: str
+    coro: str  # the task's coroutine, qualified name
+    state: str  # "running" (in a step now), "scheduled" (ready, waiting for the loop), "idle", "done"
+    age_s: float  # since creation (or since the agent first saw it)
+    seen_from_start: bool  # created while the agent was there: its counts cover its whole life
+    steps: int | None
+    busy_ms: float | None  # wall time inside its steps
+    cpu_ms: float | None  # CPU time inside its steps
+    idle_ms: float | None  # neither in a step nor ready to run
+    scheduled_ms: float | None  # ready to run but waiting for the loop
+    longest_step_ms: float | None
+    longest_step_gc_ms: float | None  # garbage collection inside that step
+    longest_step_gc_generation: int | None
+    awaiting: str | None  # innermost "function (file:line)" it is suspended in, or what it waits on
+    await_chain: list[AwaitFrame]  # outermost coroutine first
+    created: str | None  # "file:line" where it was created (aiomonitor's task factory), when known
+
+
+class TerminatedTask(TypedDict):
+    id: str
+    name: str
+    coro: str
+    ended_s_ago: float
+    lived_s: float
+    outcome: str  # "finished", "cancelled", "failed"
+    exception: str | None
+    cancelled_by: str | None  # the task that called cancel(), when aiomonitor saw it
+
+
+class LoopState(TypedDict):
+    kind: str  # "asyncio" or "uvloop" (or another loop class name)
+    steps_measured: bool  # False on loops whose callback runner cannot be hooked
+    steps: int
+    lag_ms: float  # the latest probe's delay
+    lag_p99_ms: float | None
+    lag_max_ms: float | None
+    blocked_for_ms: float | None  # a step running right now, and for how long
+    blocked_by: str | None  # the task (or callback) in that step
+
+
+class GcState(TypedDict):
+    collections: list[int]  # per generation, since the agent started
+    total_ms: float
+    longest_ms: float
+
+
+class Unawaited(TypedDict):
+    coro: str
+    count: int
+    where: str | None
+
+
+class ConsoleWarning(TypedDict):
+    kind: str  # "blocking-step", "never-yields", "idle-outlier", "never-awaited", "loop-lag", "gc-pause"
+    task_id: str | None
+    name: str  # task, coroutine or "event loop"
+    message: str
+    value_ms: float | None
+
+
+class ConsoleSnapshot(TypedDict):
+    schema: int
+    taken_at: float  # epoch seconds
+    pid: int
+    python: str
+    agent_uptime_s: float
+    loop: LoopState
+    gc: GcState
+    tasks: list[TaskRow]
+    terminated: list[TerminatedTask]  # newest first, bounded
+    unawaited: list[Unawaited]
+    warnings: list[ConsoleWarning]  # filled by profkit.console_lints on the client side
+
+
+class TaskDetail(TypedDict):
+    task: TaskRow
+    stack: list[str]  # formatted frames, outermost first
+    steps: StepHistogram
+    scheduled: StepHistogram
+    history: list[dict[str, float]]  # the latest steps: {"at_s", "wall_ms", "cpu_ms", "gc_ms"}
+
+
+class ConsoleResult(TypedDict):
+    command: str
+    mode: str  # "snapshot", "record", "replay", "awaits"
+    pid: int | None
+    agent: str  # "host:port" of the agent
+    injected: str | None  # the debugger that injected the agent, or None when it was already there
+    snapshot: NotRequired[ConsoleSnapshot]
+    run_id: NotRequired[str]
+    folder: NotRequired[str]
+    artifacts: NotRequired[list[dict[str, Any]]]
+    snapshots: NotRequired[int]
