@@ -146,7 +146,7 @@ class _Hook:
                 hook.current = None
                 gc_in = clock.total - gc_before
                 generation = clock.oldest_since_mark if gc_in > 0 else None
-                task = getattr(handle._callback, "__self__", None)
+                task = getattr(getattr(handle, "_callback", None), "__self__", None)
                 step = Step(handle, task if isinstance(task, asyncio.Task) else None, start, wall, cpu, gc_in,
                             generation, scheduled)
                 for sink in hook.sinks:
