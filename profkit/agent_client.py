@@ -8,6 +8,7 @@ from typing import Any, cast
 
 import httpx
 
+from .errors import AgentUnreachable as AgentGone
 from .errors import TargetError, UsageError
 from .results import ConsoleSnapshot, TaskDetail
 
@@ -23,10 +24,6 @@ def parse_address(text: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise UsageError(f"--agent {text!r} is not HOST:PORT (e.g. {DEFAULT_AGENT})")
     return host.strip("[]"), int(port)
-
-
-class AgentGone(TargetError):
-    """The agent did not answer: nothing listens there, or the process went away."""
 
 
 class AgentClient:

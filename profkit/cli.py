@@ -372,15 +372,19 @@ def dump(
     ctx: typer.Context,
     pid: Annotated[int, typer.Option("--pid", help="The running process to look at.", min=1)],
     native: Native = False,
+    tasks: Annotated[bool, typer.Option(help="Also list its asyncio tasks through the profkit agent.")] = True,
+    no_inject: Annotated[bool, typer.Option("--no-inject", help="List tasks only where an agent already runs; "
+                                                               "never inject one.")] = False,
     store: Store = DEFAULT_STORE,
     as_json: Json = False,
 ) -> None:
-    """Every thread's current stack of a live process (and its asyncio tasks where it exposes them)."""
+    """Every thread's current stack of a live process, and its asyncio tasks: from the profkit agent inside
+    it, injected for the moment with gdb or lldb when it has none (--no-inject: never)."""
     from .render.terminal.dump import show
     from .services.dump import run_dump
 
     _no_command(ctx, "dump")
-    _Shown(as_json, show)(lambda: run_dump(pid=pid, native=native, store=store))
+    _Shown(as_json, show)(lambda: run_dump(pid=pid, native=native, store=store, tasks=tasks, inject=not no_inject))
 
 
 @app.command()
@@ -397,6 +401,84 @@ def top(
 
     _no_command(ctx, "top")
     run_top(pid=pid, rate=rate, native=native, duration=duration)
+
+
+def _debugger(text: str) -> str:
+    if text not in ("auto", "gdb", "lldb"):
+        raise typer.BadParameter(f"must be auto, gdb or lldb, got {text!r}")
+    return text
+
+
+@app.command()
+def console(
+    ctx: typer.Context,
+    pid: Annotated[int | None, typer.Option(
+        "--pid", help="Watch this asyncio process; without a profkit agent inside, one is injected (gdb or lldb) "
+                      "and removed again at the end.", min=1)] = None,
+    agent: Annotated[str | None, typer.Option(
+        help="HOST:PORT of a running agent (default 127.0.0.1:20104: `profkit serve --monitor`, "
+             "`python -m profkit.agent`).")] = None,
+    snapshot: Annotated[bool, typer.Option("--snapshot",
+                                           help="Print one snapshot (tasks, warnings) and exit.")] = False,
+    record: Annotated[Path | None, typer.Option(
+        help="Record a snapshot every --interval for --duration seconds into FILE (JSON Lines), filed in the "
+             "store too.", show_default=False)] = None,
+    replay: Annotated[Path | None, typer.Option(help="Play a recording back in the console UI.",
+                                                show_default=False)] = None,
+    awaits: Annotated[bool, typer.Option(
+        "--awaits", help="Sample every task's await chain for --duration seconds into an await flamegraph.")] = False,
+    duration: Annotated[float, typer.Option(help="Seconds to record or sample.", parser=_positive)] = 10.0,
+    interval: Annotated[float, typer.Option(help="Seconds between refreshes or recorded snapshots.",
+                                            parser=_positive)] = 1.0,
+    hz: Annotated[float, typer.Option(help="Await samples per second (--awaits).", parser=_positive)] = 20.0,
+    block_ms: Annotated[float, typer.Option(help="Warn about a step holding the loop longer than this (ms).",
+                                            parser=_positive)] = 20.0,
+    debugger: Annotated[str, typer.Option(help="Injection with auto, gdb or lldb.", parser=_debugger)] = "auto",
+    no_inject: Annotated[bool, typer.Option("--no-inject", help="Never inject an agent into --pid.")] = False,
+    store: Store = DEFAULT_STORE,
+    as_json: Json = False,
+) -> None:
+    """Live asyncio tasks of a running process, like tokio-console: busy, idle and scheduled time per task,
+    where each waits, the task blocking the loop, GC pauses; --snapshot, --record, --replay, --awaits."""
+    from .console_lints import Thresholds
+    from .render.terminal.console import show
+    from .services import console as svc
+
+    _no_command(ctx, "console")
+    modes = [name for name, on in (("--snapshot", snapshot), ("--record", record is not None),
+                                   ("--replay", replay is not None), ("--awaits", awaits)) if on]
+    if len(modes) > 1:
+        raise UsageError(f"give one of {', '.join(modes)}")
+    if as_json and not (snapshot or record is not None or awaits):
+        raise UsageError("--json goes with --snapshot, --record or --awaits (the UI is interactive)")
+    thresholds = Thresholds(block_ms=block_ms)
+    if replay is not None:
+        if pid is not None or agent is not None:
+            raise UsageError("--replay plays a file back; it takes no --pid or --agent")
+        from .console_sources import ReplaySource
+        from .render.tui.app import ConsoleApp
+
+        recording = svc.load_recording(replay)
+        ConsoleApp(ReplaySource(recording, label=str(replay), interval=interval),
+                   title=f"profkit console — replay of {replay}").run()
+        return
+    reporter = _reporter(as_json)
+    with svc.connect(agent=agent, pid=pid, inject=not no_inject, debugger=None if debugger == "auto" else debugger,
+                     reporter=reporter) as conn:
+        if snapshot:
+            _Shown(as_json, show)(lambda: svc.run_snapshot(conn, thresholds))
+        elif record is not None:
+            _Shown(as_json, show)(lambda: svc.run_record(conn, out=record, duration=duration, interval=interval,
+                                                         store=store, thresholds=thresholds, reporter=reporter))
+        elif awaits:
+            _Shown(as_json, show)(lambda: svc.run_awaits(conn, duration=duration, hz=hz, store=store,
+                                                         reporter=reporter))
+        else:
+            from .console_sources import LiveSource
+            from .render.tui.app import ConsoleApp
+
+            ConsoleApp(LiveSource(conn, thresholds, interval=interval),
+                       title=f"profkit console — {conn.pid or conn.address}").run()
 
 
 @app.command()

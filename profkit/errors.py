@@ -18,6 +18,7 @@ code  meaning
 7     a baseline is missing, corrupted or not comparable
 8     ``regress`` could not build one of its sides
 10    a performance regression was found
+11    no profkit agent answers (nothing listening, the connection dropped, the process exited)
 130   interrupted (Ctrl-C)
 ===== =====================================================================================
 """
@@ -99,3 +100,9 @@ class RegressionFound(ProfkitError):
 
     exit_code = 10
 
+
+
+class AgentUnreachable(ProfkitError):
+    """No profkit agent answers at the address: nothing listens there, or the process went away."""
+
+    exit_code = 11

@@ -6,16 +6,30 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.pyspy import dump as pyspy_dump
+from ..errors import ProfkitError
 from ..results import DumpFindings, DumpResult
 from ..session import repo_commit, summary
 from ..store import ArtifactStore
 from ..targets import Target, require_python_pid
 from ..tools import require, versions
 
-# Python 3.14 adds `python -m asyncio ps PID`; before that a process's tasks are only visible
-# from inside it (aiomonitor), so say so instead of guessing.
-ASYNCIO_TASKS_NOTE = ("asyncio task listing of another process needs Python 3.14's `python -m asyncio ps`; "
-                      "for this target use `profkit console` against its aiomonitor when it runs one")
+
+def asyncio_tasks(pid: int, *, inject: bool) -> tuple[list[dict[str, Any]] | None, str]:
+    """The process's asyncio tasks from the profkit agent inside it (injected for the moment when
+    missing and allowed), and a sentence saying where they came from or why there are none."""
+    from ..console_lints import Thresholds
+    from .console import connect, take_snapshot
+
+    try:
+        with connect(agent=None, pid=pid, inject=inject) as conn:
+            snap = take_snapshot(conn, Thresholds())
+            how = (f"the profkit agent, injected with {conn.injected} and removed again" if conn.injected
+                   else f"the profkit agent at {conn.address}")
+    except ProfkitError as exc:
+        return None, f"no asyncio tasks listed: {exc}"
+    tasks = [{"id": t["id"], "name": t["name"], "coro": t["coro"], "state": t["state"], "awaiting": t["awaiting"]}
+             for t in snap["tasks"]]
+    return tasks, f"{len(tasks)} asyncio task(s) listed by {how}; watch them live with `profkit console --pid {pid}`"
 
 
 def _format(threads: list[dict[str, Any]]) -> str:
@@ -29,10 +43,12 @@ def _format(threads: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_dump(*, pid: int, native: bool, store: Path) -> DumpResult:
+def run_dump(*, pid: int, native: bool, store: Path, tasks: bool = True, inject: bool = True) -> DumpResult:
     require("py-spy")
     info = require_python_pid(pid)
     threads = pyspy_dump(pid, native=native)
+    # After the threads: an injection stops the process for a moment, which must not be in the stacks.
+    listed, note = asyncio_tasks(pid, inject=inject) if tasks else (None, "asyncio tasks not asked for (--no-tasks)")
     target = Target("pid", pid=pid)
     st = ArtifactStore(store)
     with st.open_run("dump", commit=repo_commit(), target=target.describe(), tools=versions("py-spy")) as run:
@@ -45,8 +61,8 @@ def run_dump(*, pid: int, native: bool, store: Path) -> DumpResult:
                          "owns_gil": t.get("owns_gil"),
                          "frames": [f"{f.get('name')} ({f.get('filename')}:{f.get('line')})"
                                     for f in t.get("frames", [])]} for t in threads],
-            "asyncio_tasks": None,
-            "asyncio_tasks_note": ASYNCIO_TASKS_NOTE,
+            "asyncio_tasks": listed,
+            "asyncio_tasks_note": note,
         }
         run.finish("complete", findings=dict(findings))
     return {"command": "dump", **summary(run), "findings": findings}

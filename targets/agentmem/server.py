@@ -44,8 +44,12 @@ def serve(
     port: int = DEFAULT_PORT,
     log_level: str = "warning",
     access_log: bool = False,
+    loop: str = "uvloop",
 ) -> None:
     """Serve until interrupted; the engine saves its vector index on a clean stop.
+
+    ``loop="asyncio"`` runs on the standard library's loop, whose callbacks a task monitor can time
+    (uvloop runs them in compiled code).
 
     The server listens as soon as the database is open: the vector index recovers in the
     background, /health answers 503 "recovering" until it is consistent, searches wait for it.
@@ -58,7 +62,7 @@ def serve(
         port=port,
         log_level=log_level,
         access_log=access_log,
-        loop="uvloop",
+        loop=loop,
         http="httptools",
         # The sans-I/O websockets implementation holds 10k idle connections in about half the
         # memory of the legacy one (measured: ~0.7 GB against ~1.3 GB of server RSS).

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.tree import Tree
 
 from ...console import err, out
 from ...results import DumpResult
 from .artifacts import print_artifacts
+from .tables import fit, key_column, name_column, new_table, text_column
 
 
 def show(doc: DumpResult) -> None:
@@ -18,5 +20,14 @@ def show(doc: DumpResult) -> None:
         for frame in t["frames"]:
             node.add(frame)
     out.print(root)
-    err.print(f"asyncio tasks: {f['asyncio_tasks_note']}")
+    if f["asyncio_tasks"]:
+        tasks = new_table("asyncio tasks")
+        key_column(tasks, "task")
+        text_column(tasks, "state")
+        name_column(tasks, "awaiting")
+        for t in f["asyncio_tasks"]:
+            name = t["name"] if t["name"] == t["coro"] else f"{t['name']} {t['coro']}"
+            tasks.add_row(escape(str(name)), str(t["state"]), escape(str(t["awaiting"] or "-")))
+        out.print(fit(tasks))
+    err.print(f"asyncio tasks: {f['asyncio_tasks_note']}", highlight=False)
     print_artifacts(doc)
