@@ -106,7 +106,9 @@ case "${1:-}" in
             echo "dev.sh: installing ${missing[*]} (Debian packages) for the tests" >&2
             apt_install "${missing[@]}" || echo "dev.sh: could not install ${missing[*]}; tests needing them skip" >&2
         fi
-        exec "$VENV/bin/python" -m pytest "$@"
+        # Two workers, one per core; a module stays on one worker (--dist loadscope), so a module's
+        # expensive fixture (an engine, a bench run) is built once. `./dev.sh test -n 0` runs serially.
+        exec "$VENV/bin/python" -m pytest -n 2 --dist loadscope "$@"
         ;;
     *)
         echo "usage: ./dev.sh run|test [args...]" >&2
