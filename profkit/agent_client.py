@@ -8,8 +8,7 @@ from typing import Any, cast
 
 import httpx
 
-from .errors import AgentUnreachable as AgentGone
-from .errors import TargetError, UsageError
+from .errors import AgentUnreachable, TargetError, UsageError
 from .results import ConsoleSnapshot, TaskDetail
 
 DEFAULT_AGENT = "127.0.0.1:20104"
@@ -47,14 +46,15 @@ class AgentClient:
             response = self._http.request(method, path, params=params or None,
                                           timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT)
         except httpx.ConnectError:
-            raise AgentGone(f"nothing is listening at {self.address}: start the program with the agent "
+            raise AgentUnreachable(f"nothing is listening at {self.address}: start the program with the agent "
                             "(`python -m profkit.agent PROGRAM` or `import profkit.agent.auto`), or use --pid PID "
                             "to inject it") from None
         except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
-            raise AgentGone(f"the agent at {self.address} dropped the connection (did the process exit?)") from None
+            raise AgentUnreachable(f"the agent at {self.address} dropped the connection (did the process exit?)") \
+                from None
         except httpx.TimeoutException:
-            raise AgentGone(f"the agent at {self.address} did not answer within the timeout: the process may be "
-                            "stopped or its GIL held by native code") from None
+            raise AgentUnreachable(f"the agent at {self.address} did not answer within the timeout: the process may "
+                                   "be stopped or its GIL held by native code") from None
         try:
             body = response.json()
         except ValueError:
@@ -77,7 +77,7 @@ class AgentClient:
     def task(self, task_id: str) -> TaskDetail | None:
         try:
             return cast(TaskDetail, self._call("GET", f"/task/{task_id}"))
-        except AgentGone:
+        except AgentUnreachable:
             raise
         except TargetError:
             return None
@@ -90,7 +90,7 @@ class AgentClient:
         return cast(dict[str, Any], self._call("POST", f"/cancel/{task_id}"))
 
     def detach(self) -> None:
-        with contextlib.suppress(AgentGone):
+        with contextlib.suppress(AgentUnreachable):
             self._call("POST", "/detach")
 
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from ..agent_client import DEFAULT_AGENT, AgentClient, AgentGone, find_agent
+from ..agent_client import DEFAULT_AGENT, AgentClient, find_agent
 from ..console_lints import Thresholds, with_warnings
-from ..errors import Interrupted, StoreError, TargetError, UsageError
+from ..errors import AgentUnreachable, Interrupted, StoreError, TargetError, UsageError
 from ..progress import SILENT, Reporter
 from ..render.collapsed import read_collapsed
 from ..render.flamegraph_svg import render_svg
@@ -70,7 +70,7 @@ def _wait_ready(client: AgentClient, pid: int) -> dict[str, Any]:
     while time.monotonic() < deadline:
         try:
             info = client.info()
-        except AgentGone:
+        except AgentUnreachable:
             time.sleep(0.1)
             continue
         status = str(info.get("status", "ready"))
@@ -182,7 +182,7 @@ def run_record(conn: Connection, *, out: Path | None, duration: float, interval:
                         time.sleep(max(0.0, started + interval - time.monotonic()))
                 except KeyboardInterrupt:
                     interrupted = True
-                except AgentGone as exc:
+                except AgentUnreachable as exc:
                     lost = str(exc)
         if count == 0:
             raise TargetError(lost or "no snapshot was recorded")

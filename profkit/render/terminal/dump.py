@@ -25,9 +25,9 @@ def show(doc: DumpResult) -> None:
         key_column(tasks, "task")
         text_column(tasks, "state")
         name_column(tasks, "awaiting")
-        for t in f["asyncio_tasks"]:
-            name = t["name"] if t["name"] == t["coro"] else f"{t['name']} {t['coro']}"
-            tasks.add_row(escape(str(name)), str(t["state"]), escape(str(t["awaiting"] or "-")))
+        for task in f["asyncio_tasks"]:
+            name = task["name"] if task["name"] == task["coro"] else f"{task['name']} {task['coro']}"
+            tasks.add_row(escape(str(name)), str(task["state"]), escape(str(task["awaiting"] or "-")))
         out.print(fit(tasks))
     err.print(f"asyncio tasks: {f['asyncio_tasks_note']}", highlight=False)
     print_artifacts(doc)
