@@ -10,19 +10,17 @@ import contextlib
 import math
 import os
 import re
-import signal
 import site
-import sys
 import sysconfig
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ProfkitError, TargetError, ToolMissing
-from ..process import Background, Completed, Spawned, child_env, last_line, pid_alive, run
+from .. import inject
+from ..errors import ProfkitError, TargetError
+from ..process import Completed, Spawned, child_env, last_line, pid_alive, run
 from ..results import AllocationSite
 from ..targets import PythonProgram
 from ..tools import TOOLS, require
@@ -41,7 +39,6 @@ ATTACH_TIMEOUT = 60.0
 # After --duration, the target's own timer thread stops memray and closes the capture file; it
 # needs the GIL for that, which a busy target may hold for a while.
 FINALIZE_GRACE = 30.0
-PROBE_TIMEOUT = 30.0
 STOP_SLACK = 0.5
 
 
@@ -82,65 +79,9 @@ def record(capture: Path, program: PythonProgram, flags: Flags, *, timeout: floa
 # -- attaching to a live process -----------------------------------------------------------------
 
 
-_PROBE_CHILD = "import time; print('ready', flush=True); time.sleep(120)"
-
-
-def _probe_argv(debugger: str, path: str, pid: int) -> list[str]:
-    if debugger == "gdb":
-        return [path, "-batch", "-nx", "-p", str(pid), "-ex", "call (int)getpid()"]
-    return [path, "--batch", "--no-lldbinit", "-p", str(pid), "-o", "expr (int)getpid()"]
-
-
 def choose_debugger() -> str:
-    """The first of gdb, lldb that can call a function inside a process on this machine.
-
-    memray attach injects itself by making the debugger call functions in the target. When the
-    debugger cannot (gdb before 14 fails with "Couldn't write extended state status" on CPUs with
-    AMX registers), the half-done call corrupts the target: a sleeping Python process dies with
-    "OSError: [Errno 514]". So the debugger is first tried on a throwaway process of our own, and
-    the real target is only touched by one that works.
-    """
-    present = [name for name in ("gdb", "lldb") if TOOLS[name].available()]
-    if not present:
-        raise ToolMissing(f"memray attach needs gdb or lldb and neither is installed: {TOOLS['gdb'].hint}")
-    failures: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="profkit-probe-") as tmp:
-        for name in present:
-            path = TOOLS[name].path()
-            assert path is not None
-            problem = _probe(name, path, Path(tmp) / f"{name}.log")
-            if problem is None:
-                return name
-            failures.append(f"{name}: {problem}")
-    hint = "install lldb (apt-get install lldb) or a newer gdb" if "lldb" not in present else "install gdb 14 or newer"
-    raise ToolMissing("no debugger here can inject memray into a process (" + "; ".join(failures) + f"); {hint}")
-
-
-def _probe(name: str, path: str, log: Path) -> str | None:
-    """None when ``name`` can call getpid() in a throwaway Python process, else why not."""
-    with Background([sys.executable, "-c", _PROBE_CHILD], log_path=log) as child:
-        deadline = time.monotonic() + 20
-        while b"ready" not in log.read_bytes():
-            if time.monotonic() > deadline or (child.proc is not None and child.proc.poll() is not None):
-                return "the throwaway test process did not start"
-            time.sleep(0.02)
-        try:
-            proc = run(_probe_argv(name, path, child.pid), timeout=PROBE_TIMEOUT)
-        except TargetError:
-            release_target(child.pid, markers=("(int)getpid()",))
-            return f"it hung for {PROBE_TIMEOUT:.0f} s"
-        finally:
-            with contextlib.suppress(OSError):
-                os.kill(child.pid, signal.SIGCONT)  # lldb may leave its inferior stopped
-        if re.search(rf"=\s*{child.pid}\b", proc.stdout):
-            return None
-        text = proc.stdout + "\n" + proc.stderr
-        if "Couldn't write extended state status" in text:
-            return "Couldn't write extended state status (gdb before 14 fails like this on CPUs with AMX registers)"
-        for known in ("ptrace: Operation not permitted", "attach failed", "Operation not permitted"):
-            if known in text:
-                return known
-        return last_line(text) or f"exit code {proc.returncode}"
+    """gdb or lldb, whichever can call into a process here (tried on a throwaway process first)."""
+    return inject.choose_debugger("memray attach", what="memray", install_hint=TOOLS["gdb"].hint)
 
 
 def attach_argv(capture: Path, pid: int, flags: Flags, *, debugger: str, seconds: int) -> list[str]:
@@ -186,48 +127,11 @@ def explain_attach_failure(proc: Completed, pid: int, debugger: str) -> str:
 
 
 _ATTACH_SCRIPTS = ("_attach.gdb", "_attach.lldb")  # memray's debugger scripts, on its debugger's command line
-_DEBUGGERS = ("gdb", "lldb", "lldb-server")
 
 
-def release_target(pid: int, *, markers: Sequence[str] = _ATTACH_SCRIPTS) -> None:
-    """End the debuggers started against ``pid`` (command line holds ``-p PID`` and a marker) and
-    whichever debugger is its ptrace tracer (lldb's tracer is lldb-server, which outlives lldb);
-    then resume ``pid``. Only called once our own attach has hung: a debugger someone else had on
-    the target would have made that attach fail at once instead."""
-    ours: set[int] = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            words = [a.decode(errors="replace") for a in (entry / "cmdline").read_bytes().split(b"\0")]
-        except OSError:
-            continue
-        if str(pid) in words and any(m in w for w in words for m in markers):
-            ours.add(int(entry.name))
-    tracer = _status_field(pid, "TracerPid")
-    if tracer:
-        try:
-            comm = Path(f"/proc/{tracer}/comm").read_text().strip()
-        except OSError:
-            comm = ""
-        if tracer in ours or _status_field(tracer, "PPid") in ours or comm in _DEBUGGERS:
-            ours.add(tracer)
-    for p in ours:
-        with contextlib.suppress(OSError):
-            os.kill(p, signal.SIGKILL)
-    time.sleep(0.2)  # the kernel detaches a dead tracer's tracees
-    with contextlib.suppress(OSError):
-        os.kill(pid, signal.SIGCONT)
-
-
-def _status_field(pid: int, name: str) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(name + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
+def release_target(pid: int) -> None:
+    """End the debugger memray attach started against ``pid`` and resume ``pid`` (see inject.release_target)."""
+    inject.release_target(pid, markers=_ATTACH_SCRIPTS)
 
 
 def holds_file(pid: int, path: Path) -> bool:
