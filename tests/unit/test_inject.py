@@ -309,3 +309,11 @@ def test_an_unknown_method_is_a_usage_error() -> None:
 
 def test_the_agent_template_is_valid_python() -> None:
     ast.parse(inject.agent_source(status="/s", code="/c", roots=["/r"]))
+
+
+@pytest.mark.skipif(hasattr(sys, "remote_exec"), reason="this Python has sys.remote_exec")
+def test_remote_exec_asked_for_where_python_has_none_is_one_line() -> None:
+    with pytest.raises(TargetError) as caught:
+        inject.inject(os.getpid(), "pass", debugger="remote_exec")
+    assert str(caught.value) == (f"sys.remote_exec could not run code in pid {os.getpid()}: this Python "
+                                 f"({sys.version.split()[0]}) has no sys.remote_exec")
