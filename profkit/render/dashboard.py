@@ -1,5 +1,5 @@
-"""The dashboard's pages: the overview with one trend plot per operation, one page per commit, and
-memray pages made to load their scripts from the site instead of a CDN.
+"""The dashboard's pages: the overview with one trend plot per operation, one page per commit, each
+commit's async profile as a page, and memray pages made to load their scripts from the site instead of a CDN.
 
 Plots are matplotlib SVGs inlined in the page (as in the bench report): no JavaScript, nothing
 fetched, so the site opens from disk. One figure per operation, whatever the number of commits.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import itertools
 import math
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -149,6 +150,134 @@ def overview_html(**page: Any) -> str:
 
 def commit_html(**page: Any) -> str:
     return template("dashboard_commit.html").render(**page)
+
+
+# -- the async profile ---------------------------------------------------------------------------------
+
+# Fields of the coroutine table that only newer profkits write (garbage collection per step): a
+# column is shown when a row of the run has it.
+GC_COLUMNS = {"gc_ms": "GC ms", "max_step_gc_ms": "GC in max step ms", "max_step_gc_generation": "GC gen"}
+NO_LOOP = ("no asyncio event-loop steps were seen: the program ran no asyncio loop, or a replacement (uvloop) that "
+           "profkit cannot time; coroutine CPU time and blocking detection need the plain asyncio loop")
+
+
+def async_html(table: Mapping[str, Any], *, title: str, nav: Mapping[str, str], raw: Mapping[str, str],
+               top: int) -> str:
+    """A run's coroutine table (yappi_runner's ``coroutines.json``) as a page.
+
+    It is read here, field by field with ``get``, rather than through ``profkit async``'s summary: a
+    store holds tables of every profkit version that ran on it, older ones without the garbage
+    collection fields, newer ones with fields this one does not know, and each gets its page. The
+    selections are the command's: the program's coroutines by wall time (the entry point and the
+    standard library's apart), loop blockers and stalls, GC pauses, functions by wall time.
+    """
+    rows = _dicts(table.get("coroutines"))
+    program = [r for r in rows if r.get("origin") == "program"]
+    ranked = sorted((r for r in program if not r.get("entry") and _real(r.get("wall_ms"))),
+                    key=lambda r: -float(r["wall_ms"]))
+    entry = [r for r in program if r.get("entry")]
+    steppers = [{**r, "kind": "coroutine"} for r in rows if r.get("steps") is not None]
+    steppers += [{**c, "kind": "callback"} for c in _dicts(table.get("callbacks"))]
+    # Blocking by the CPU outside garbage collection where the table has it; stalls that also block
+    # are listed once, as blocking.
+    blocking = sorted((r for r in steppers if r.get("blocking")),
+                      key=lambda r: -_value(r.get("max_step_own_cpu_ms"), r.get("max_step_cpu_ms")))
+    stalled = sorted((r for r in steppers if r.get("stalled") and not r.get("blocking")),
+                     key=lambda r: -_value(r.get("max_step_ms")))
+    gc_pauses = sorted((r for r in steppers if r.get("gc_pause")), key=lambda r: -_value(r.get("max_gc_pause_gc_ms")))
+    functions = [f for f in _dicts(table.get("top_functions")) if not str(f.get("file", "")).startswith("<frozen")]
+    root = _common_folder([str(r.get("file")) for r in program])
+    gc = [k for k in GC_COLUMNS if any(r.get(k) is not None for r in [*ranked, *entry])]
+    ended = table.get("program")
+    end: Mapping[str, Any] = ended if isinstance(ended, Mapping) else {}
+    return template("dashboard_async.html").render(
+        title=title, nav=nav, raw=raw, clock=table.get("clock"),
+        threshold=_real_or_none(table.get("block_threshold_ms")),
+        loop_steps=table.get("loop_steps"), note=NO_LOOP if table.get("loop_steps") == 0 else None,
+        exit_code=end.get("exit_code"), failure=end.get("failure"), elapsed_s=_real_or_none(end.get("elapsed_s")),
+        gc=[(k, GC_COLUMNS[k]) for k in gc],
+        coroutines=[_coroutine(r, root, gc) for r in ranked[:top]], omitted=max(0, len(ranked) - top),
+        entry=[_coroutine(r, root, gc) for r in entry],
+        stdlib=sum(1 for r in rows if r.get("origin") == "stdlib"),
+        blockers=[_blocker(f, root, "blocking") for f in blocking[:top]]
+        + [_blocker(f, root, "stalled") for f in stalled[:top]],
+        own_cpu=any(f.get("max_step_own_cpu_ms") is not None for f in blocking),
+        gc_pauses=[_gc_pause(f, root) for f in gc_pauses[:top]],
+        functions=[{"name": f.get("function"), **_place(f, root), "calls": _count(f.get("calls")),
+                    "wall": _num(f.get("wall_ms")), "own": _num(f.get("own_wall_ms"))} for f in functions[:top]])
+
+
+def _dicts(items: Any) -> list[Mapping[str, Any]]:
+    return [x for x in items if isinstance(x, Mapping)] if isinstance(items, list) else []
+
+
+def _real(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _real_or_none(x: Any) -> float | None:
+    return float(x) if _real(x) else None
+
+
+def _value(*xs: Any) -> float:
+    """The first of ``xs`` that is a number, for sorting (0 when none is)."""
+    return next((float(x) for x in xs if _real(x)), 0.0)
+
+
+def _coroutine(r: Mapping[str, Any], root: str | None, gc: Sequence[str]) -> dict[str, Any]:
+    wall, calls = r.get("wall_ms"), r.get("calls")
+    mean = r.get("mean_wall_ms")
+    if mean is None and _real(wall) and _real(calls) and calls:
+        mean = wall / calls  # a table written before mean_wall_ms was stored
+    marks = [(name, css) for name, css in (("blocking", "over"), ("stalled", "slower"), ("gc_pause", "drift"))
+             if r.get(name)]
+    return {"name": r.get("name"), **_place(r, root), "calls": _count(calls), "wall": _num(wall), "mean": _num(mean),
+            "busy": _num(r.get("busy_ms")), "cpu": _num(r.get("cpu_ms")), "steps": _count(r.get("steps")),
+            "max_step": _num(r.get("max_step_ms")),
+            "gc": [_count(r.get(k)) if k.endswith("generation") else _num(r.get(k)) for k in gc],
+            "marks": [(name.replace("_", " "), css) for name, css in marks]}
+
+
+def _blocker(f: Mapping[str, Any], root: str | None, why: str) -> dict[str, Any]:
+    return {"why": why, "css": "over" if why == "blocking" else "slower", "name": f.get("name"), "kind": f.get("kind"),
+            **_place(f, root), "steps": _count(f.get("steps")), "blocking_steps": _count(f.get("cpu_blocking_steps")),
+            "stalled_steps": _count(f.get("stalled_steps")), "max_cpu": _num(f.get("max_step_cpu_ms")),
+            "own_cpu": _num(f.get("max_step_own_cpu_ms")), "max_step": _num(f.get("max_step_ms")),
+            "cpu": _num(f.get("cpu_ms"))}
+
+
+def _gc_pause(f: Mapping[str, Any], root: str | None) -> dict[str, Any]:
+    return {"name": f.get("name"), "kind": f.get("kind"), **_place(f, root), "steps": _count(f.get("gc_pause_steps")),
+            "longest": _num(f.get("max_gc_pause_ms")), "collected": _num(f.get("max_gc_pause_gc_ms")),
+            "generation": _count(f.get("max_gc_pause_generation")), "gc": _num(f.get("gc_ms"))}
+
+
+def _common_folder(paths: Sequence[str]) -> str | None:
+    absolute = sorted({p for p in paths if os.path.isabs(p)})
+    if not absolute:
+        return None
+    common = os.path.commonpath(absolute)
+    return os.path.dirname(common) if len(absolute) == 1 else common
+
+
+def _place(r: Mapping[str, Any], root: str | None) -> dict[str, str]:
+    """Where a function is: below the folder the program's files share, else the file's last two parts."""
+    path, line = str(r.get("file") or ""), r.get("line")
+    if root and path.startswith(root + os.sep):
+        # Keep that folder in the name: "agentmem/engine.py" says more than "engine.py".
+        short = os.path.relpath(path, os.path.dirname(root))
+    else:
+        short = "/".join(path.split(os.sep)[-2:])
+    at = f":{line}" if line is not None else ""
+    return {"where": short + at, "path": path + at}
+
+
+def _num(x: Any) -> str:
+    return f"{x:,.3f}" if _real(x) else ""
+
+
+def _count(x: Any) -> str:
+    return f"{x:,}" if isinstance(x, int) and not isinstance(x, bool) else ""
 
 
 # -- memray pages offline ----------------------------------------------------------------------------------

@@ -4,7 +4,9 @@
 across commits with its 95 % interval band, the p99 against its budget, the commits whose
 comparison with their parent flagged the operation, and the steps found by
 :func:`profkit.trends.detect_steps`. ``<site>/commits/<folder>/index.html`` links every artifact of
-that commit still in the store and shows its comparison with its parent.
+that commit still in the store and shows its comparison with its parent. The async profile's table
+(``coroutines.json``) is JSON, not a page to read: the site renders it as
+``commits/<folder>/async.html`` (coroutines, loop blockers, GC pauses, functions) and links the JSON as raw.
 
 The site is static and self-contained: relative links only (it can be published as it is, e.g. on
 GitHub Pages, with the store beside it), no server, nothing fetched. Artifacts are linked in the
@@ -40,6 +42,9 @@ SITE = "site"
 # Written in every site this builds; a folder without it is never written into or pruned.
 MARKER = ".profkit-dashboard"
 MEMRAY_PAGE = "memray.html"
+ASYNC_PAGE = "async.html"
+# Rows of each table of the async page; the raw table keeps them all.
+ASYNC_TOP = 50
 ASSETS = "assets"
 
 # What a commit page links, in this order: (index artifact key, label).
@@ -48,7 +53,7 @@ ARTIFACTS = (
     ("flame_diff", "CPU differential flamegraph against the previous commit (SVG)"),
     ("memory_diff", "memory differential flamegraph against the previous commit (SVG)"),
     ("memray_html", "memory flamegraph (memray)"),
-    ("async_table", "async profile: coroutines' wall and CPU time (yappi, JSON)"),
+    ("async_table", "async profile, raw: the coroutine table (yappi, JSON)"),
     ("bench_report", "bench report (HTML)"),
     ("bench_markdown", "bench report (markdown)"),
     ("bench_json", "bench results (JSON)"),
@@ -58,7 +63,9 @@ ARTIFACTS = (
     ("collapsed", "collapsed stacks (flamegraph.pl, inferno)"),
     ("memory_stats", "memory statistics (JSON)"),
     ("async_pstat", "async profile (pstat, for snakeviz)"),
+    ("lines_html", "line-level CPU and memory profile (scalene, HTML)"),
 )
+ASYNC_LABEL = "async profile: coroutines' wall and CPU time, loop blockers, functions (yappi)"
 
 
 def run_dashboard(*, store: Path, out: Path | None = None) -> DashboardResult:
@@ -211,7 +218,17 @@ class _Build:
             link = {"label": label, "href": self._store_href(2, rel), "path": rel, "note": ""}
             if key == "memray_html":
                 link.update(self._memray(self.store / rel, page_dir, folder))
+            if key == "async_table":
+                readable = self._async(doc, rel, page_dir)
+                if readable is None:
+                    link["note"] = "not a coroutine table this profkit reads: no page of it"
+                else:
+                    links.append(readable)
             links.append(link)
+        if not any(link["href"] == ASYNC_PAGE for link in links):
+            # The table is gone (gc) or unreadable now: the page of an earlier build would be stale.
+            with contextlib.suppress(OSError):
+                (page_dir / ASYNC_PAGE).unlink()
         self.missing_artifacts += len(gone)
         against = doc.get("against")
         page = {
@@ -238,6 +255,25 @@ class _Build:
         return {"short": render.short(str(against["commit"])), "changes": against.get("changes") or [],
                 "href": f"../{quote(str(against['folder']))}/index.html" if known else None,
                 "note": against.get("note") or ""}
+
+    def _async(self, doc: Mapping[str, Any], rel: str, page_dir: Path) -> dict[str, str] | None:
+        """The commit's async profile as a page of the site, from its raw table; None if it cannot be read."""
+        try:
+            table = json.loads((self.store / rel).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not (isinstance(table, dict) and isinstance(table.get("coroutines"), list)):
+            return None  # not yappi_runner's table (a hand-made store, a stand-in): linked raw only
+        short = render.short(str(doc["commit"]))
+        raw = {"raw table (coroutines.json)": self._store_href(2, rel)}
+        pstat = (doc.get("artifacts") or {}).get("async_pstat")
+        if pstat and (self.store / pstat).is_file():
+            raw["pstat (for snakeviz)"] = self._store_href(2, pstat)
+        run = str(Path(rel).parent)
+        html = render.async_html(table, title=f"Async profile of {short}: run {run}", top=ASYNC_TOP,
+                                 nav={"overview": "../../index.html", f"commit {short}": "index.html"}, raw=raw)
+        _write(page_dir / ASYNC_PAGE, html)
+        return {"label": ASYNC_LABEL, "href": ASYNC_PAGE, "path": rel, "note": ""}
 
     def _memray(self, source: Path, page_dir: Path, folder: str) -> dict[str, str]:
         """The commit's memray page for the site: its CDN scripts served from <site>/assets/."""

@@ -1,5 +1,5 @@
 """profkit dashboard over a synthetic store: pages, links that resolve, valid SVG plots, marked regressions
-and steps, memray pages served offline, rebuilds, refusals, and the command line."""
+and steps, memray pages served offline, async profiles as pages, rebuilds, refusals, and the command line."""
 
 from __future__ import annotations
 
@@ -233,6 +233,153 @@ def test_offline_drops_integrity_and_crossorigin_and_handles_protocol_relative_u
     assert page.html == ('<link rel="stylesheet" href="../../assets/b.css">'
                          "<script src='../../assets/c.js'></script><script src=\"local.js\"></script>")
     assert page.served == ["//cdn.x/a/b.css", "https://cdn.x/c.js"] and page.missing == []
+
+
+# -- async profiles as pages ---------------------------------------------------------------------------
+
+
+def coroutine_table(*, gc: bool) -> dict[str, Any]:
+    """A coroutine table as yappi_runner writes it: schema 2 (garbage collection per step, mean wall
+    stored) with ``gc``, else schema 1."""
+    def row(name: str, line: int, calls: int | None, wall: float | None, *, origin: str = "program",
+            entry: bool = False, steps: int | None = None, cpu: float | None = None, busy: float | None = None,
+            max_step: float | None = None, max_cpu: float | None = None, blocking: bool = False,
+            stalled: bool = False, gc_ms: float | None = None, gc_pause: bool = False) -> dict[str, Any]:
+        where = "/srv/app/svc/handlers.py" if origin == "program" else "/usr/lib/python3.11/asyncio/tasks.py"
+        r: dict[str, Any] = {
+            "name": name, "file": where, "line": line, "calls": calls, "wall_ms": wall, "cpu_ms": cpu, "steps": steps,
+            "busy_ms": busy, "max_step_ms": max_step, "max_step_cpu_ms": max_cpu,
+            "cpu_blocking_steps": 2 if blocking else 0, "stalled_steps": 3 if stalled else 0, "blocking": blocking,
+            "stalled": stalled, "origin": origin, "entry": entry}
+        if gc:
+            # A stored mean a little off wall/calls: the page must show the stored one.
+            r.update({"mean_wall_ms": None if wall is None or not calls else round(wall / calls + 0.5, 3),
+                      "gc_ms": gc_ms, "max_step_gc_ms": None if gc_ms is None else gc_ms / 2,
+                      "max_step_gc_generation": None if gc_ms is None else 2, "max_step_own_cpu_ms": max_cpu,
+                      "gc_pause_steps": 1 if gc_pause else 0, "max_gc_pause_ms": 31.0 if gc_pause else None,
+                      "max_gc_pause_gc_ms": 22.0 if gc_pause else None,
+                      "max_gc_pause_generation": 2 if gc_pause else None, "gc_pause": gc_pause})
+        return r
+
+    return {
+        "schema": 2 if gc else 1, "clock": "wall", "block_threshold_ms": 10.0, "loop_steps": 1234,
+        "program": {"exit_code": 0, "failure": None, "elapsed_s": 3.5},
+        "coroutines": [
+            row("sleep", 637, 900, 9000.0, origin="stdlib"),
+            row("main", 1, 1, 3400.0, entry=True, steps=2, cpu=1.0, busy=1.2, max_step=0.8, max_cpu=0.7),
+            row("Service.handle", 40, 4, 100.0, steps=40, cpu=61.0, busy=62.5, max_step=21.0, max_cpu=20.5,
+                blocking=True, gc_ms=4.0),
+            row("poll_upstream", 70, 2, 80.0, steps=9, cpu=0.9, busy=35.0, max_step=15.5, max_cpu=0.2, stalled=True),
+            row("_fetch <inner>", 90, 30, 12.0),
+            row("collect", 120, 8, 40.0, steps=8, cpu=9.0, busy=33.0, max_step=31.0, max_cpu=9.0, gc_ms=25.0,
+                gc_pause=True),
+        ],
+        "callbacks": [{**row("_on_timer", 200, None, None, steps=50, cpu=5.0, busy=5.5, max_step=0.5, max_cpu=0.4),
+                       "calls": None}],
+        "top_functions": [
+            {"function": "Service.handle", "file": "/srv/app/svc/handlers.py", "line": 40, "calls": 4,
+             "wall_ms": 100.0, "own_wall_ms": 7.5},
+            {"function": "<frozen thing>", "file": "<frozen importlib._bootstrap>", "line": 1, "calls": 1,
+             "wall_ms": 1.0, "own_wall_ms": 1.0},
+        ],
+    }
+
+
+def cells(page: str, first: str) -> list[str]:
+    """The text of each cell of the (first) table row whose first cell is ``first``."""
+    row = re.search(rf"<tr><td class=\"l\">{re.escape(first)}</td>(.*?)</tr>", page, flags=re.DOTALL)
+    assert row, first
+    return [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row[1], flags=re.DOTALL)]
+
+
+def _with_table(store: Path, position: int, table: dict[str, Any] | str) -> tuple[str, Path]:
+    doc = _commits(store)[position]
+    raw = store / doc["artifacts"]["async_table"]
+    raw.write_text(table if isinstance(table, str) else json.dumps(table))
+    return str(doc["folder"]), raw
+
+
+def test_the_async_profile_gets_a_page_and_the_json_stays_linked_as_raw(small: Path) -> None:
+    folder, raw = _with_table(small, 3, coroutine_table(gc=False))
+    run_dashboard(store=small)
+    page_dir = small / "site" / "commits" / folder
+    commit_page = page_dir / "index.html"
+    assert "async.html" in links(commit_page).urls
+    raw_href = next(u for u in links(commit_page).urls if u.endswith("/coroutines.json"))
+    assert (page_dir / unquote(raw_href)).resolve() == raw.resolve()
+    assert "async profile, raw" in commit_page.read_text()
+    page = page_dir / "async.html"
+    assert broken_links(page) == []
+    assert raw_href in links(page).urls and any(u.endswith("/profile.pstat") for u in links(page).urls)
+    text = page.read_text()
+    # calls, Σ wall, mean wall (wall/calls: this table predates mean_wall_ms), busy, CPU, steps, max step, flags
+    assert cells(text, "Service.handle") == ["svc/handlers.py:40", "4", "100.000", "25.000", "62.500", "61.000", "40",
+                                             "21.000", "blocking"]
+    assert cells(text, "poll_upstream")[-1] == "stalled"
+    assert cells(text, "_fetch &lt;inner&gt;")[1:] == ["30", "12.000", "0.400", "", "", "", "", ""]
+    assert "GC ms" not in text and "Garbage-collection pauses" not in text
+    # the entry coroutine apart, the standard library's left to the raw table
+    assert text.index(">main<") > text.index("Entry point")
+    assert ">sleep<" not in text and "1 of the standard library" in text
+    # the loop blockers, worst first by kind, and the functions (no frozen importlib)
+    blockers = text[text.index('id="blockers"'):text.index('id="functions"')]
+    assert cells(blockers, '<span class="over">blocking</span>')[0] == "Service.handle"
+    assert cells(blockers, '<span class="slower">stalled</span>')[0] == "poll_upstream"
+    functions = text[text.index('id="functions"'):]
+    assert cells(functions, "Service.handle") == ["svc/handlers.py:40", "4", "100.000", "7.500"]
+    assert "frozen" not in functions
+    assert "ran to its end in 3.50 s" in text and "1234 event-loop steps" in text
+
+
+def test_garbage_collection_fields_are_shown_when_the_table_has_them(small: Path) -> None:
+    folder, _ = _with_table(small, 2, coroutine_table(gc=True))
+    run_dashboard(store=small)
+    text = (small / "site" / "commits" / folder / "async.html").read_text()
+    assert "<th>GC ms</th><th>GC in max step ms</th><th>GC gen</th>" in text
+    # the stored mean wall (25.5), not wall/calls; GC 4 ms, 2 ms of it in the longest step, generation 2
+    assert cells(text, "Service.handle")[3:] == ["25.500", "62.500", "61.000", "4.000", "2.000", "2", "40", "21.000",
+                                                 "blocking"]
+    assert cells(text, "poll_upstream")[6:9] == ["", "", ""]  # no collection in its steps
+
+
+def test_the_async_page_lists_gc_pauses_and_reads_fields_it_does_not_know_past() -> None:
+    table = coroutine_table(gc=True)
+    for r in table["coroutines"]:
+        r["a_field_of_schema_9"] = {"nested": [1, 2]}
+    del table["coroutines"][2]["cpu_ms"]  # and one it expects, gone
+    text = render.async_html(table, title="t", nav={"overview": "../../index.html"}, raw={}, top=50)
+    gc = text[text.index('id="gc"'):text.index('id="functions"')]
+    # steps over the threshold by GC, the longest of them, its collection, the generation, GC in all steps
+    assert cells(gc, "collect") == ["coroutine", "svc/handlers.py:120", "1", "31.000", "22.000", "2", "25.000"]
+    assert cells(text, "collect")[-1] == "gc pause"
+    assert "<th>max step CPU outside GC ms</th>" in text
+    assert cells(text, "Service.handle")[5] == ""
+
+
+def test_the_async_page_keeps_to_top_rows_and_says_how_many_more() -> None:
+    table = coroutine_table(gc=False)
+    table["coroutines"] += [{"name": f"extra_{i}", "file": "/srv/app/svc/more.py", "line": i, "calls": 1,
+                             "wall_ms": 1.0 + i, "origin": "program", "entry": False} for i in range(10)]
+    text = render.async_html(table, title="t", nav={}, raw={}, top=5)
+    ranked = text[text.index('id="coroutines"'):text.index("Entry point")]
+    assert ranked.count("<tr><td") == 5 and "9 more of the program's coroutines" in ranked
+    table["loop_steps"] = 0
+    assert "no asyncio event-loop steps were seen" in render.async_html(table, title="t", nav={}, raw={}, top=5)
+
+
+def test_a_table_profkit_cannot_read_is_linked_raw_only_and_a_stale_page_goes(small: Path) -> None:
+    folder, raw = _with_table(small, 4, coroutine_table(gc=False))
+    run_dashboard(store=small)
+    page_dir = small / "site" / "commits" / folder
+    assert (page_dir / "async.html").is_file()
+    raw.write_text('{"coroutines": "not a table"}')
+    run_dashboard(store=small)
+    assert not (page_dir / "async.html").exists()
+    text = (page_dir / "index.html").read_text()
+    assert "async.html" not in links(page_dir / "index.html").urls
+    assert "not a coroutine table this profkit reads" in text and "async profile, raw" in text
+    # the stand-ins of the other commits: raw only, no page
+    assert not any((small / "site" / "commits").glob("*/async.html"))
 
 
 # -- rebuilds ------------------------------------------------------------------------------------------
