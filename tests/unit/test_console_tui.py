@@ -89,7 +89,7 @@ class MemorySource:
 
 
 class ReplaySource(MemorySource):
-    """A recording: seekable, and nothing in it can be cancelled."""
+    """A recording: seekable, one snapshot further each call while playing; nothing in it can be cancelled."""
 
     live = False
     label = "recording run-1"
@@ -98,8 +98,12 @@ class ReplaySource(MemorySource):
         super().__init__(snaps)
         self.index = 0
         self.paused = False
+        self._stay = True  # the next call shows the current snapshot: the first one, or one just sought
 
     async def snapshot(self) -> ConsoleSnapshot:
+        if not self._stay and not self.paused:
+            self.index = min(self.index + 1, len(self.snaps) - 1)
+        self._stay = False
         return self.snaps[self.index]
 
     def position(self) -> tuple[int, int]:
@@ -107,6 +111,7 @@ class ReplaySource(MemorySource):
 
     def seek(self, index: int) -> None:
         self.index = max(0, min(index, len(self.snaps) - 1))
+        self._stay = True
 
 
 def in_loop(test: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], None]:
@@ -153,7 +158,8 @@ def test_sources_satisfy_the_protocols() -> None:
 
 
 def test_formats() -> None:
-    assert [ms(v) for v in (None, 0.4, 12.34, 999.0, 1234.0)] == ["-", "400 µs", "12.3 ms", "999 ms", "1.23 s"]
+    assert [ms(v) for v in (None, 0.0, 0.4, 12.34, 999.0, 1234.0)] == ["-", "0 ms", "400 µs", "12.3 ms", "999 ms",
+                                                                       "1.23 s"]
     assert [seconds(v) for v in (3.0, 90.0, 7200.0)] == ["3.00 s", "1.50 min", "2.00 h"]
     lines = histogram_lines(STEPS, width=10)
     assert lines[0].endswith("██████████  100") and "≤ 100 ms" in lines[-1]
@@ -309,9 +315,12 @@ async def test_replay_steps_and_cannot_cancel() -> None:
         assert source.paused and "replay 2/3 paused" in text(app, "#header")
         await pilot.press("end")
         await until(pilot, lambda: "pid 3" in text(app, "#header"))
-        await pilot.press("left", "space")
+        await pilot.press("left")
         await until(pilot, lambda: "pid 2" in text(app, "#header"))
-        assert not source.paused
+        await pilot.press("space")  # playing again...
+        assert not source.paused and "paused" not in text(app, "#header")
+        await pilot.press("home")  # ...from the first snapshot, which shows before the replay moves on
+        await until(pilot, lambda: "pid 1" in text(app, "#header"))
         await pilot.press("c")
         assert not isinstance(app.screen, ConfirmScreen) and "replay" in text(app, "#status")
 

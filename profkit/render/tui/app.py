@@ -16,6 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
+from ...errors import ProfkitError
 from ...results import ConsoleSnapshot, TaskRow, TerminatedTask
 from . import panes
 from .retry import MIN_INTERVAL_S, Backoff, countdown
@@ -38,7 +39,7 @@ class ConsoleApp(App[None]):
     #tasks, #terminated { height: 1fr; }
     #tasks-note { height: auto; padding: 0 1; color: $text-muted; }
     #warnings { height: auto; max-height: 10; border: round $warning; padding: 0 1; }
-    #status { height: 1; padding: 0 1; background: $boost; }
+    #status { height: auto; max-height: 3; padding: 0 1; background: $boost; }
     #task-title { height: auto; padding: 0 1; background: $panel; }
     #task-scroll { height: 1fr; padding: 0 1; }
     #task-status { height: auto; padding: 0 1; background: $boost; }
@@ -127,7 +128,9 @@ class ConsoleApp(App[None]):
         async with self._lock:
             try:
                 snap = await self.source.snapshot()
-            except SourceError as e:
+            except (SourceError, ProfkitError) as e:
+                # A ProfkitError is one line for the user too (an agent that answered with an error):
+                # a console watching a process that is going away shows it and goes on trying.
                 self.lost = str(e) or type(e).__name__
                 self._show_lost(self._backoff.failed(time.monotonic()))
                 self._show_header()
@@ -259,7 +262,7 @@ class ConsoleApp(App[None]):
         self._status(Text(f"cancelling {name}…"))
         try:
             outcome = await self.source.cancel(task_id)
-        except SourceError as e:
+        except (SourceError, ProfkitError) as e:
             self.note(f"could not cancel {name}: {e}", "bold red")
             return
         self.note(outcome, "bold")

@@ -24,7 +24,9 @@ def ms(value: float | None) -> str:
     """400 µs, 12.3 ms, 999 ms, then as seconds: 1.25 s; '-' when unknown."""
     if value is None:
         return "-"
-    if 0 < abs(value) < 0.9995:
+    if value == 0:
+        return "0 ms"
+    if abs(value) < 0.9995:
         return f"{compact(value * 1000.0)} µs"
     if abs(value) < 999.5:
         return f"{compact(value)} ms"

@@ -83,11 +83,12 @@ def detail(d: TaskDetail) -> Text:
         out.append(f"  {percentiles(h)}")
         for line in histogram_lines(h):
             out.append(f"\n  {line}")
-    steps = d["history"]
-    out.append(f"\n\nrecent steps ({len(steps)})", style="bold")
+    steps = sorted(d["history"], key=lambda s: -s.get("at_s", 0.0))  # the latest first
+    out.append(f"\n\nrecent steps ({len(steps)}, the latest first; at: seconds since the agent started)",
+               style="bold")
     if steps:
         out.append(f"\n  {'at':>12}  {'wall':>9}  {'cpu':>9}  {'gc':>9}", style="dim")
-    for s in steps:  # in the agent's order
+    for s in steps:
         out.append(f"\n  {s.get('at_s', 0.0):>10.3f} s  {ms(s.get('wall_ms')):>9}  {ms(s.get('cpu_ms')):>9}  "
                    f"{ms(s.get('gc_ms')):>9}")
     return out

@@ -14,6 +14,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
+from ...errors import ProfkitError
 from ...results import TaskDetail, TerminatedTask
 from .format import seconds
 from .panes import OUTCOME_STYLE, detail
@@ -65,7 +66,7 @@ class TaskScreen(Screen[None]):
         async with self._lock:
             try:
                 found = await self.source.task(self.task_id)
-            except SourceError as e:
+            except (SourceError, ProfkitError) as e:
                 wait = self._backoff.failed(time.monotonic())
                 self._status(Text(f"connection lost, {countdown(wait)} ({e})", style="bold red"))
                 return

@@ -14,8 +14,9 @@ from ...results import ConsoleSnapshot, TaskDetail
 class SourceError(Exception):
     """The source cannot answer now (the agent dropped the connection, the process went away).
 
-    The app shows the message, keeps what it last saw and retries with backoff; any other exception
-    from a source is a bug and is not swallowed. The message is one line, shown as it is."""
+    The app shows "connection lost" with the message (one line, shown as it is), keeps what it last
+    saw and retries with backoff. A :class:`~profkit.errors.ProfkitError` from a source is shown and
+    retried the same way; any other exception is a bug and is not swallowed."""
 
 
 class Source(Protocol):
@@ -43,7 +44,8 @@ class Seekable(Protocol):
 
     Positions are 0-based indexes into the recording's snapshots. While ``paused`` is True, ``snapshot()``
     keeps returning the snapshot at the current position; otherwise the source advances on its own
-    (one per call, or by the recording's clock: the source decides)."""
+    (one per call, or by the recording's clock: the source decides). After ``seek(i)`` the next
+    ``snapshot()`` returns snapshot i, playing or paused: the app asks for it at once to show it."""
 
     paused: bool
 
