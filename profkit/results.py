@@ -106,7 +106,10 @@ class MemResult(RunSummary):
 
 
 class CoroutineRow(TypedDict, total=False):
-    """A row of yappi_runner's coroutine table (see profkit.backends.yappi_runner.build_table)."""
+    """A row of yappi_runner's coroutine table (see profkit.backends.yappi_runner.build_table).
+
+    The step fields are None for a coroutine that never ran as a task of its own (it was awaited
+    inside another's steps); a table written before schema 2 has no garbage-collection fields."""
 
     name: str
     file: str
@@ -114,18 +117,33 @@ class CoroutineRow(TypedDict, total=False):
     origin: str  # "program", "stdlib" or "profiler"
     entry: bool
     calls: int
-    wall_ms: float | None
-    cpu_ms: float | None
+    wall_ms: float | None  # yappi: every call's wall time added up, suspended at await included (calls overlap)
+    mean_wall_ms: float | None  # wall_ms / calls
+    busy_ms: float | None  # wall time inside its own loop steps
+    cpu_ms: float | None  # thread CPU inside its steps, garbage collection included
+    gc_ms: float | None  # garbage collection inside its steps
     steps: int | None
-    max_step_ms: float | None
+    max_step_ms: float | None  # its longest step (wall)
+    max_step_gc_ms: float | None  # the collection inside that longest step
+    max_step_gc_generation: int | None  # the oldest generation collected in it; None when nothing was
     max_step_cpu_ms: float | None
+    max_step_own_cpu_ms: float | None  # the most CPU one step used outside garbage collection
+    max_own_cpu_step_ms: float | None  # that step's wall time
     cpu_blocking_steps: int
     stalled_steps: int
-    blocking: bool
-    stalled: bool
+    max_stalled_step_ms: float | None  # the longest stalled step
+    gc_pause_steps: int  # steps over the threshold only because of the garbage collection inside them
+    max_gc_pause_ms: float | None  # the longest of those steps, its collection, and the generation collected
+    max_gc_pause_gc_ms: float | None
+    max_gc_pause_generation: int | None
+    blocking: bool  # a step's CPU outside garbage collection exceeded the threshold
+    stalled: bool  # a step's wall time outside garbage collection exceeded it, with little CPU
+    gc_pause: bool
 
 
 class LoopFlag(TypedDict):
+    """A coroutine or callback that held the loop: in ``blocking``, ``stalled`` or ``gc_pauses``."""
+
     name: str
     kind: str  # "coroutine" or "callback"
     file: str
@@ -136,6 +154,17 @@ class LoopFlag(TypedDict):
     cpu_blocking_steps: int
     stalled_steps: int
     cpu_ms: float
+    # Absent from findings recorded before garbage collection was measured:
+    max_step_own_cpu_ms: NotRequired[float | None]
+    max_own_cpu_step_ms: NotRequired[float | None]
+    max_stalled_step_ms: NotRequired[float | None]
+    gc_ms: NotRequired[float | None]
+    max_step_gc_ms: NotRequired[float | None]
+    max_step_gc_generation: NotRequired[int | None]
+    gc_pause_steps: NotRequired[int | None]
+    max_gc_pause_ms: NotRequired[float | None]
+    max_gc_pause_gc_ms: NotRequired[float | None]
+    max_gc_pause_generation: NotRequired[int | None]
 
 
 class YappiFunction(TypedDict):
@@ -161,6 +190,7 @@ class AsyncFindings(TypedDict):
     entry: list[CoroutineRow]
     blocking: list[LoopFlag]
     stalled: list[LoopFlag]
+    gc_pauses: NotRequired[list[LoopFlag]]  # steps over the threshold because of garbage collection
     top_functions: list[YappiFunction]
     program: ProgramEnd
     note: NotRequired[str]

@@ -15,8 +15,13 @@ yappi runs one clock per session; the wall clock is the one that answers "where 
 for coroutines (since yappi 1.2 a coroutine's time while suspended at an ``await`` counts towards
 its total, and it is counted once per call, not once per resumption). CPU time per coroutine and
 "this coroutine blocked the event loop" need another source, so every event-loop callback is
-timed here with both ``perf_counter`` and ``thread_time``: a task step is one resumption of the
-task's coroutine, and nothing else runs on that loop while it lasts.
+timed through :mod:`profkit.loopclock` (wall, thread CPU, and the garbage collection inside it): a
+task step is one resumption of the task's coroutine, and nothing else runs on that loop while it lasts.
+
+A collection runs inside whichever step allocated the object that tipped the collector over, so it
+is not that step's code that held the loop: a step blocks the loop when its CPU *outside* garbage
+collection exceeds the threshold, and a step over the threshold only because of a collection is
+counted as a GC pause of its coroutine, with the time and generation collected.
 """
 
 from __future__ import annotations
@@ -42,17 +47,20 @@ from typing import TYPE_CHECKING, Any
 
 import yappi
 
+from .. import loopclock  # the standard library only: safe to import inside the profiled program
+
 if TYPE_CHECKING:  # the runner starts inside the profiled program: it imports no more of profkit than it must
     from ..targets import PythonProgram
 
 PSTAT = "profile.pstat"
 CALLGRIND = "profile.callgrind"
 COROUTINES = "coroutines.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: garbage collection per step; blocking and stalled leave it out
 TOP_FUNCTIONS = 100  # the command shows --top of these; the file keeps more for later reading
 
 _STDLIB_DIRS = tuple({os.path.realpath(sysconfig.get_paths()[k]) + os.sep for k in ("stdlib", "platstdlib")})
-_RUNNER_FILES = {os.path.realpath(__file__), os.path.realpath(runpy.__file__)}
+_RUNNER_FILES = {os.path.realpath(__file__), os.path.realpath(runpy.__file__),
+                 os.path.realpath(loopclock.__file__)}
 
 
 @dataclass
@@ -66,21 +74,44 @@ class StepStats:
     steps: int = 0
     wall_s: float = 0.0
     cpu_s: float = 0.0
+    gc_s: float = 0.0  # garbage collection inside its steps
     max_wall_s: float = 0.0
+    max_wall_gc_s: float = 0.0  # the collection inside that longest step
+    max_wall_gc_generation: int | None = None
     max_cpu_s: float = 0.0
-    cpu_over: int = 0  # steps whose CPU time exceeded the threshold: the code itself held the loop
-    wall_over: int = 0  # steps over the threshold in wall time only: sleeping, blocking I/O, waiting for the GIL
+    max_own_cpu_s: float = 0.0  # the most CPU one step used outside garbage collection
+    max_own_cpu_wall_s: float = 0.0  # that step's wall time
+    cpu_over: int = 0  # steps whose CPU outside GC exceeded the threshold: the code itself held the loop
+    wall_over: int = 0  # over the threshold in wall time outside GC only: sleeping, blocking I/O, the GIL
+    max_stall_s: float = 0.0  # the longest of those
+    gc_over: int = 0  # over the threshold only because of the garbage collection inside them
+    max_gc_pause_s: float = 0.0  # the longest of those steps, its collection, and the generation collected
+    max_gc_pause_gc_s: float = 0.0
+    max_gc_pause_generation: int | None = None
 
-    def add(self, wall: float, cpu: float, threshold_s: float) -> None:
+    def add(self, wall: float, cpu: float, threshold_s: float, gc: float = 0.0,
+            gc_generation: int | None = None) -> None:
         self.steps += 1
         self.wall_s += wall
         self.cpu_s += cpu
-        self.max_wall_s = max(self.max_wall_s, wall)
+        self.gc_s += gc
+        if wall > self.max_wall_s:
+            self.max_wall_s, self.max_wall_gc_s, self.max_wall_gc_generation = wall, gc, gc_generation
         self.max_cpu_s = max(self.max_cpu_s, cpu)
-        if cpu > threshold_s:
+        # loopclock times a collection on the wall clock: on a busy machine it can exceed the CPU it
+        # cost, so what is left of the step's CPU is floored at zero.
+        own_cpu = max(0.0, cpu - gc)
+        if own_cpu > self.max_own_cpu_s:
+            self.max_own_cpu_s, self.max_own_cpu_wall_s = own_cpu, wall
+        if own_cpu > threshold_s:
             self.cpu_over += 1
-        elif wall > threshold_s:
+        elif wall - gc > threshold_s:
             self.wall_over += 1
+            self.max_stall_s = max(self.max_stall_s, wall)
+        elif wall > threshold_s:
+            self.gc_over += 1
+            if wall > self.max_gc_pause_s:
+                self.max_gc_pause_s, self.max_gc_pause_gc_s, self.max_gc_pause_generation = wall, gc, gc_generation
 
 
 def _code_of(obj: Any) -> CodeType | None:
@@ -95,7 +126,7 @@ def _code_of(obj: Any) -> CodeType | None:
 
 @dataclass
 class StepTimer:
-    """Times every ``asyncio.events.Handle._run`` (the pure-Python asyncio loop runs each callback there)."""
+    """Adds up every loop step :mod:`profkit.loopclock` reports, per coroutine and per plain callback."""
 
     threshold_s: float
     stats: dict[object, StepStats] = field(default_factory=dict)
@@ -103,19 +134,8 @@ class StepTimer:
     _undo: list[Callable[[], None]] = field(default_factory=list)
 
     def install(self) -> None:
-        original_run = asyncio.events.Handle._run
         original_ruc = asyncio.base_events.BaseEventLoop.run_until_complete
         timer = self
-
-        def _run(handle: asyncio.events.Handle) -> None:
-            wall0 = time.perf_counter()
-            cpu0 = time.thread_time()
-            try:
-                original_run(handle)
-            finally:
-                cpu = time.thread_time() - cpu0
-                wall = time.perf_counter() - wall0
-                timer._record(handle, wall, cpu)
 
         def run_until_complete(loop: asyncio.base_events.BaseEventLoop, future: Any) -> Any:
             # What asyncio.run() (or the program) hands the loop is its entry point: its wall time
@@ -126,11 +146,12 @@ class StepTimer:
                 timer.entries.add(code)
             return original_ruc(loop, future)
 
-        asyncio.events.Handle._run = _run  # type: ignore[method-assign,assignment]
+        sink = self.step  # one bound method, so that remove_sink finds the one add_sink got
         asyncio.base_events.BaseEventLoop.run_until_complete = run_until_complete  # type: ignore[method-assign,assignment]
+        loopclock.add_sink(sink)
         self._undo = [
-            lambda: setattr(asyncio.events.Handle, "_run", original_run),
             lambda: setattr(asyncio.base_events.BaseEventLoop, "run_until_complete", original_ruc),
+            lambda: loopclock.remove_sink(sink),
         ]
 
     def uninstall(self) -> None:
@@ -138,7 +159,11 @@ class StepTimer:
             undo()
         self._undo = []
 
-    def _record(self, handle: asyncio.events.Handle, wall: float, cpu: float) -> None:
+    def step(self, step: loopclock.Step) -> None:
+        self._record(step.handle, step.wall, step.cpu, step.gc, step.gc_generation)
+
+    def _record(self, handle: asyncio.events.Handle, wall: float, cpu: float, gc: float,
+                gc_generation: int | None) -> None:
         callback = getattr(handle, "_callback", None)
         task = getattr(callback, "__self__", None)
         if isinstance(task, asyncio.Task):
@@ -162,7 +187,7 @@ class StepTimer:
                 name = getattr(target, "__qualname__", None) or type(target).__qualname__
                 entry = StepStats(str(name), None, None, kind)
             self.stats[key] = entry
-        entry.add(wall, cpu, self.threshold_s)
+        entry.add(wall, cpu, self.threshold_s, gc, gc_generation)
 
 
 def _origin(path: str | None) -> str:
@@ -190,7 +215,7 @@ def _descriptors() -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def build_table(func_stats: Any, timer: StepTimer, threshold_ms: float) -> dict[str, Any]:
+def build_table(func_stats: Any, timer: StepTimer) -> dict[str, Any]:
     """Merge yappi's per-function wall time with the per-step timing into the coroutine table."""
     descriptors = _descriptors()
     by_place: dict[tuple[str, int], dict[str, Any]] = {}
@@ -226,21 +251,21 @@ def build_table(func_stats: Any, timer: StepTimer, threshold_ms: float) -> dict[
         if row is None:
             row = {"name": s.name, "file": s.file, "line": s.line, "calls": None, "wall_ms": None}
         seen.add(place)
-        rows.append({**row, **_step_fields(s, threshold_ms)})
+        rows.append({**row, **_step_fields(s)})
     for place, row in by_place.items():
         if place not in seen:
-            # A coroutine that only ever ran inside another task's step has no steps of its own:
-            # its CPU time is part of the task that awaited it.
-            rows.append({**row, "cpu_ms": None, "steps": None, "busy_ms": None, "max_step_ms": None,
-                         "max_step_cpu_ms": None, "cpu_blocking_steps": None, "stalled_steps": None,
-                         "blocking": False, "stalled": False})
+            rows.append({**row, **_NO_STEPS})
     for row in rows:
         row["origin"] = _origin(row["file"])
         row["entry"] = (row["file"], row["line"]) in entry_places
+        # Calls overlap and each counts its time suspended at await, so wall_ms can exceed the run;
+        # per call it is the latency a caller of this coroutine waits.
+        wall, calls = row["wall_ms"], row["calls"]
+        row["mean_wall_ms"] = round(wall / calls, 3) if wall is not None and calls else None
     rows.sort(key=lambda r: (r["wall_ms"] is None, -(r["wall_ms"] or 0.0), -(r["cpu_ms"] or 0.0)))
 
     callbacks = [{"name": s.name, "file": s.file, "line": s.line, "origin": _origin(s.file),
-                  **_step_fields(s, threshold_ms)}
+                  **_step_fields(s)}
                  for s in timer.stats.values() if s.kind == "callback"]
     callbacks.sort(key=lambda r: -float(r["cpu_ms"]))
     functions.sort(key=lambda f: -float(f["wall_ms"]))
@@ -248,18 +273,40 @@ def build_table(func_stats: Any, timer: StepTimer, threshold_ms: float) -> dict[
             "loop_steps": sum(s.steps for s in timer.stats.values())}
 
 
-def _step_fields(s: StepStats, threshold_ms: float) -> dict[str, Any]:
+def _step_fields(s: StepStats) -> dict[str, Any]:
     return {
         "cpu_ms": _ms(s.cpu_s),
         "steps": s.steps,
         "busy_ms": _ms(s.wall_s),  # wall time this coroutine held the loop, summed over its steps
         "max_step_ms": _ms(s.max_wall_s),
         "max_step_cpu_ms": _ms(s.max_cpu_s),
+        "max_step_own_cpu_ms": _ms(s.max_own_cpu_s),
+        "max_own_cpu_step_ms": _ms(s.max_own_cpu_wall_s),
+        "gc_ms": _ms(s.gc_s),
+        "max_step_gc_ms": _ms(s.max_wall_gc_s),
+        "max_step_gc_generation": s.max_wall_gc_generation,
         "cpu_blocking_steps": s.cpu_over,
         "stalled_steps": s.wall_over,
-        "blocking": s.max_cpu_s * 1000.0 > threshold_ms,
+        "max_stalled_step_ms": _ms(s.max_stall_s) if s.wall_over else None,
+        "gc_pause_steps": s.gc_over,
+        "max_gc_pause_ms": _ms(s.max_gc_pause_s) if s.gc_over else None,
+        "max_gc_pause_gc_ms": _ms(s.max_gc_pause_gc_s) if s.gc_over else None,
+        "max_gc_pause_generation": s.max_gc_pause_generation,
+        "blocking": s.cpu_over > 0,
         "stalled": s.wall_over > 0,
+        "gc_pause": s.gc_over > 0,
     }
+
+
+# A coroutine that only ever ran inside another task's step has no steps of its own: its CPU time
+# (and any collection) is part of the task that awaited it.
+_NO_STEPS: dict[str, Any] = {
+    **dict.fromkeys(("cpu_ms", "steps", "busy_ms", "max_step_ms", "max_step_cpu_ms", "max_step_own_cpu_ms",
+                     "max_own_cpu_step_ms", "gc_ms", "max_step_gc_ms", "max_step_gc_generation", "cpu_blocking_steps",
+                     "stalled_steps", "max_stalled_step_ms", "gc_pause_steps", "max_gc_pause_ms", "max_gc_pause_gc_ms",
+                     "max_gc_pause_generation")),
+    "blocking": False, "stalled": False, "gc_pause": False,
+}
 
 
 @contextlib.contextmanager
@@ -317,7 +364,7 @@ def save(out: Path, timer: StepTimer, threshold_ms: float, program: dict[str, An
     with _program_argv(argv, None):
         _write_atomic(out / CALLGRIND, lambda p: stats.save(p, type="callgrind"))
     doc = {"schema": SCHEMA_VERSION, "clock": "wall", "block_threshold_ms": threshold_ms, "program": program,
-           **build_table(stats, timer, threshold_ms)}
+           **build_table(stats, timer)}
     _write_atomic(out / COROUTINES, lambda p: Path(p).write_text(json.dumps(doc, indent=2)))
 
 

@@ -62,7 +62,7 @@ def run_async(opts: Options, *, block_threshold_ms: float, top: int, reporter: R
 
 
 def summarise(table: dict[str, Any], *, top: int) -> AsyncFindings:
-    """The findings: the program's coroutines by wall time, loop blockers, hottest functions."""
+    """The findings: the program's coroutines by wall time, loop blockers and stalls, GC pauses, hottest functions."""
     rows: list[CoroutineRow] = table["coroutines"]
     # The entry coroutine (what asyncio.run was given) spans the whole run, and the standard
     # library's (asyncio.sleep, ...) add up every caller's waits; neither says which of the
@@ -70,9 +70,13 @@ def summarise(table: dict[str, Any], *, top: int) -> AsyncFindings:
     ranked = [r for r in rows if r["origin"] == "program" and not r["entry"] and r["wall_ms"] is not None]
     steppers: list[dict[str, Any]] = [{**r, "kind": "coroutine"} for r in rows if r["steps"] is not None]
     steppers += [{**c, "kind": "callback"} for c in table["callbacks"]]
-    blocking = sorted((_flag(r) for r in steppers if r["blocking"]), key=lambda r: -float(r["max_step_cpu_ms"]))
+    # A step counts as blocking by its CPU outside garbage collection (tables before schema 2 have
+    # only the CPU with it); a collection is reported apart, as the pause it is, under gc_pauses.
+    blocking = sorted((_flag(r) for r in steppers if r["blocking"]), key=lambda r: -_own_cpu(r))
     stalled = sorted((_flag(r) for r in steppers if r["stalled"] and not r["blocking"]),
-                     key=lambda r: -float(r["max_step_ms"]))
+                     key=lambda r: -float(r.get("max_stalled_step_ms") or r["max_step_ms"]))
+    gc_pauses = sorted((_flag(r) for r in steppers if r.get("gc_pause")),
+                       key=lambda r: -float(r.get("max_gc_pause_gc_ms") or 0.0))
     functions = [f for f in table["top_functions"] if not f["file"].startswith("<frozen")]
     findings: AsyncFindings = {
         "clock": table["clock"],
@@ -82,6 +86,7 @@ def summarise(table: dict[str, Any], *, top: int) -> AsyncFindings:
         "entry": [r for r in rows if r["entry"] and r["origin"] == "program"],
         "blocking": blocking,
         "stalled": stalled,
+        "gc_pauses": gc_pauses,
         "top_functions": functions[:top],
         "program": table["program"],
     }
@@ -93,9 +98,23 @@ def summarise(table: dict[str, Any], *, top: int) -> AsyncFindings:
 
 
 def _flag(r: dict[str, Any]) -> LoopFlag:
-    return {"name": r["name"], "kind": r["kind"], "file": r["file"], "line": r["line"], "steps": r["steps"],
-            "max_step_cpu_ms": r["max_step_cpu_ms"], "max_step_ms": r["max_step_ms"],
-            "cpu_blocking_steps": r["cpu_blocking_steps"], "stalled_steps": r["stalled_steps"], "cpu_ms": r["cpu_ms"]}
+    flag: LoopFlag = {"name": r["name"], "kind": r["kind"], "file": r["file"], "line": r["line"], "steps": r["steps"],
+                      "max_step_cpu_ms": r["max_step_cpu_ms"], "max_step_ms": r["max_step_ms"],
+                      "cpu_blocking_steps": r["cpu_blocking_steps"], "stalled_steps": r["stalled_steps"],
+                      "cpu_ms": r["cpu_ms"]}
+    if "gc_ms" in r:
+        flag.update({"max_step_own_cpu_ms": r["max_step_own_cpu_ms"], "max_own_cpu_step_ms": r["max_own_cpu_step_ms"],
+                     "max_stalled_step_ms": r["max_stalled_step_ms"], "gc_ms": r["gc_ms"],
+                     "max_step_gc_ms": r["max_step_gc_ms"], "max_step_gc_generation": r["max_step_gc_generation"],
+                     "gc_pause_steps": r["gc_pause_steps"], "max_gc_pause_ms": r["max_gc_pause_ms"],
+                     "max_gc_pause_gc_ms": r["max_gc_pause_gc_ms"],
+                     "max_gc_pause_generation": r["max_gc_pause_generation"]})
+    return flag
+
+
+def _own_cpu(flag: LoopFlag) -> float:
+    own = flag.get("max_step_own_cpu_ms")
+    return float(own if own is not None else flag["max_step_cpu_ms"])
 
 
 def _log_text(proc: Completed) -> str:
