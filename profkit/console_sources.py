@@ -69,19 +69,21 @@ class ReplaySource:
         self.interval = interval
         self.paused = False
         self._index = 0
-        self._started = False
+        self._hold = True  # the next snapshot() shows the current index instead of moving on
 
     def position(self) -> tuple[int, int]:
         return self._index, len(self.snapshots)
 
     def seek(self, index: int) -> None:
         self._index = max(0, min(index, len(self.snapshots) - 1))
+        self._hold = True
 
     async def snapshot(self) -> ConsoleSnapshot:
-        # The first call shows the first snapshot; each later one moves on, stopping at the last.
-        if self._started and not self.paused:
-            self.seek(self._index + 1)
-        self._started = True
+        # The first call, and the first after a seek, show where the replay stands; each later one
+        # moves on while playing, stopping at the last.
+        if not self._hold and not self.paused:
+            self._index = min(self._index + 1, len(self.snapshots) - 1)
+        self._hold = False
         return self.snapshots[self._index]
 
     async def task(self, task_id: str) -> TaskDetail | None:
