@@ -11,6 +11,7 @@ from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
+from profkit.console_sources import ReplaySource
 from profkit.render.tui.app import ConsoleApp
 from profkit.render.tui.format import histogram_lines, ms, seconds
 from profkit.render.tui.retry import Backoff
@@ -19,6 +20,7 @@ from profkit.render.tui.source import Seekable, Source, SourceError
 from profkit.render.tui.task_table import TaskTable
 from profkit.render.tui.tasks import Sort
 from profkit.results import ConsoleSnapshot, StepHistogram, TaskDetail, TaskRow
+from profkit.services.console import Recording
 
 SIZE = (120, 40)
 # Long enough that the timer never fires during a test that drives refreshes itself.
@@ -88,30 +90,10 @@ class MemorySource:
         return f"cancelled {task_id}"
 
 
-class ReplaySource(MemorySource):
-    """A recording: seekable, one snapshot further each call while playing; nothing in it can be cancelled."""
-
-    live = False
-    label = "recording run-1"
-
-    def __init__(self, snaps: list[ConsoleSnapshot]) -> None:
-        super().__init__(snaps)
-        self.index = 0
-        self.paused = False
-        self._stay = True  # the next call shows the current snapshot: the first one, or one just sought
-
-    async def snapshot(self) -> ConsoleSnapshot:
-        if not self._stay and not self.paused:
-            self.index = min(self.index + 1, len(self.snaps) - 1)
-        self._stay = False
-        return self.snaps[self.index]
-
-    def position(self) -> tuple[int, int]:
-        return self.index, len(self.snaps)
-
-    def seek(self, index: int) -> None:
-        self.index = max(0, min(index, len(self.snaps) - 1))
-        self._stay = True
+def replay(snaps: list[ConsoleSnapshot]) -> ReplaySource:
+    """profkit's own replay source over a recording of these snapshots."""
+    header = {"format": "profkit-console-recording", "version": 1, "pid": snaps[0]["pid"]}
+    return ReplaySource(Recording(header, snaps), label="run-1", interval=NEVER)
 
 
 def in_loop(test: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], None]:
@@ -152,9 +134,9 @@ async def started(pilot: Pilot[Any]) -> ConsoleApp:
 
 def test_sources_satisfy_the_protocols() -> None:
     live: Source = MemorySource([snapshot(TASKS)])
-    replay: Source = ReplaySource([snapshot(TASKS)])
+    replayed: Source = replay([snapshot(TASKS)])
     assert not isinstance(live, Seekable)
-    assert isinstance(replay, Seekable)
+    assert isinstance(replayed, Seekable)
 
 
 def test_formats() -> None:
@@ -305,7 +287,7 @@ async def test_lost_connection_shows_and_recovers() -> None:
 
 @in_loop
 async def test_replay_steps_and_cannot_cancel() -> None:
-    source = ReplaySource([snapshot(TASKS, pid=1), snapshot(TASKS, pid=2), snapshot(TASKS, pid=3)])
+    source = replay([snapshot(TASKS, pid=1), snapshot(TASKS, pid=2), snapshot(TASKS, pid=3)])
     app = ConsoleApp(source, title="t")
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
