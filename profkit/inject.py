@@ -345,7 +345,7 @@ def lldb_script(boot: str, machine: str) -> str:
     size = len(boot.encode()) + 1
     # lldb's command language has no "if": the decision is one C++ expression, which lldb compiles
     # and runs in the target. lldb cannot pass a function's address straight as an argument, so it
-    # is read into a variable first.
+    # is read into a variable first (through a cast: without debug info its type is unknown).
     expr = (
         f"int $profkit_mode = 0; int $profkit_rc = -100; const char *text = {literal}; "
         f"if (((int (*)(void))PyGILState_Check)() == 0 && {in_syscall_check(machine)}) {{ "
@@ -359,7 +359,7 @@ def lldb_script(boot: str, machine: str) -> str:
         f"}} $profkit_rc"
     )
     return ("thread select 1\n"
-            "expr -- void *$profkit_run = (void *)&PyRun_SimpleString; $profkit_run\n"
+            "expr -- void *$profkit_run = (void *)(int (*)(const char *))PyRun_SimpleString; $profkit_run\n"
             f"expr -- {expr}\np $profkit_mode\np $profkit_rc\n")
 
 
@@ -418,6 +418,9 @@ _NOISE = (
 
 
 def _last_meaningful_line(output: str) -> str:
+    errors = [line.strip() for line in output.splitlines() if line.strip().startswith("error: ")]
+    if errors:  # lldb follows its error with the expression and a ^~~~ marker under the culprit
+        return errors[-1][:300]
     for line in reversed(output.splitlines()):
         text = line.strip()
         if text and not text.startswith(_NOISE):

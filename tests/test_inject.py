@@ -4,9 +4,13 @@ has nothing of profkit's, which keeps running, prints only its own lines and exi
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -175,3 +179,33 @@ def test_a_process_that_is_not_python_is_one_line() -> None:
             assert sleeper.poll() is None
         finally:
             sleeper.kill()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
+@pytest.mark.parametrize("debugger", ["gdb", "lldb"])
+def test_a_target_of_another_user_reads_the_injection_and_reports_back(debugger: str, tmp_path: Path) -> None:
+    _debugger_or_skip(debugger, tmp_path)
+    nobody = pwd.getpwnam("nobody")
+    # Not under tmp_path: pytest's base folder is private to root, and the target must write here.
+    with tempfile.TemporaryDirectory(prefix="profkit-test-nobody-") as folder:
+        out = Path(folder)
+        os.chown(out, nobody.pw_uid, nobody.pw_gid)
+        _inject_as(nobody, out, debugger)
+
+
+def _inject_as(user: pwd.struct_passwd, out: Path, debugger: str) -> None:
+    argv = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups",
+            *_interpreter_without_profkit(), str(PLAIN), "--seconds", "60", "--stop-file", str(out / "stop")]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=out) as proc:
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().startswith(b"tick")
+            inject.inject(proc.pid, f"import os\nopen({str(out / 'uid')!r}, 'w').write(str(os.getuid()))\n",
+                          debugger=debugger)
+            assert (out / "uid").read_text() == str(user.pw_uid)
+            with pytest.raises(inject.InjectedCodeFailed, match="raised KeyError: 'x'"):
+                inject.inject(proc.pid, "{}['x']", debugger=debugger)
+        finally:
+            (out / "stop").touch()
+            _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and err == b""

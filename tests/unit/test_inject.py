@@ -196,7 +196,7 @@ def test_lldb_script_is_one_expression_with_the_same_decision() -> None:
     script = inject.lldb_script(boot, "aarch64")
     commands = script.splitlines()
     assert commands[0] == "thread select 1"
-    assert commands[1].startswith("expr -- void *$profkit_run = (void *)&PyRun_SimpleString")
+    assert commands[1].startswith("expr -- void *$profkit_run = (void *)(int (*)(const char *))PyRun_SimpleString")
     assert commands[2].startswith("expr -- ") and "*(unsigned int *)($pc - 4) == 0xd4000001" in commands[2]
     assert commands[3:] == ["p $profkit_mode", "p $profkit_rc"]
     assert _literal_in(commands[2]) == boot.encode()
@@ -258,6 +258,12 @@ GDB_DEAD = "ptrace: No such process.\n/tmp/inj/n.gdb:7: Error in sourced command
 LLDB_DEAD = "(lldb) process attach --pid 999999\nerror: attach failed: Cannot get process architecture\n"
 GDB_DENIED = "ptrace: Operation not permitted.\n/tmp/inj/n.gdb:7: Error in sourced command file:\nUnknown thread 1.\n"
 LLDB_DENIED = "(lldb) process attach --pid 25500\nerror: attach failed: Operation not permitted\n"
+LLDB_UNKNOWN_TYPE = """\
+error: expression failed to parse:
+error: <user expression 0>:1:31: function 'PyRun_SimpleString' with unknown type must be given a function type
+void *$profkit_run = (void *)&PyRun_SimpleString; $profkit_run
+                              ^~~~~~~~~~~~~~~~~~
+"""
 GDB_AMX = "Couldn't write extended state status: Bad address.\n"
 
 
@@ -280,6 +286,8 @@ def test_parse_outcome_reads_what_the_debugger_did_not_what_it_echoed() -> None:
     ("gdb", GDB_AMX, True, "gdb failed halfway through a call into pid 7 (Couldn't write extended state status"),
     ("gdb", "something new\n[Inferior 1 (process 7) detached]\n", True, "gdb could not inject code into pid 7: "
                                                                           "something new"),
+    ("lldb", LLDB_UNKNOWN_TYPE, True, "lldb could not inject code into pid 7: error: <user expression 0>:1:31: "
+                                      "function 'PyRun_SimpleString' with unknown type"),
 ])
 def test_explain_failure_gives_one_line(debugger: str, output: str, alive: bool, expected: str) -> None:
     message = inject.explain_failure(debugger, 7, output, alive=alive)
