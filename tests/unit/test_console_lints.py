@@ -26,7 +26,10 @@ def snapshot(tasks: list[TaskRow], **loop: Any) -> ConsoleSnapshot:
             "tasks": tasks, "terminated": [], "unawaited": [], "warnings": []}
 
 
-def kinds(snap: ConsoleSnapshot, th: Thresholds = Thresholds()) -> list[tuple[str, str]]:
+DEFAULT = Thresholds()
+
+
+def kinds(snap: ConsoleSnapshot, th: Thresholds = DEFAULT) -> list[tuple[str, str]]:
     return [(w["kind"], w["name"]) for w in lint(snap, th)]
 
 
