@@ -623,7 +623,7 @@ def _wait_for_status(pid: int, status: Path, deadline: float, method: str) -> No
             raise TargetError(f"pid {pid} exited before it ran the injected code")
         if time.monotonic() > deadline:
             raise TargetError(f"pid {pid} did not run the code queued by {method} in time: its main thread has not "
-                              "run Python since (blocked in a C call?); it will run the code when it does")
+                              "run Python since (blocked in a C call?); the code was withdrawn and will not run later")
         time.sleep(0.01)
 
 
