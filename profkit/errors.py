@@ -19,6 +19,7 @@ code  meaning
 8     ``regress`` could not build one of its sides
 10    a performance regression was found
 11    no profkit agent answers (nothing listening, the connection dropped, the process exited)
+12    code profkit injected into a live process ran there and raised
 130   interrupted (Ctrl-C)
 ===== =====================================================================================
 """
@@ -106,3 +107,14 @@ class AgentUnreachable(ProfkitError):
     """No profkit agent answers at the address: nothing listens there, or the process went away."""
 
     exit_code = 11
+
+
+class InjectedCodeFailed(ProfkitError):
+    """Code injected into a live process (profkit.inject) ran there and raised; ``traceback`` is the
+    target's formatted traceback."""
+
+    exit_code = 12
+
+    def __init__(self, message: str, *, traceback: str) -> None:
+        super().__init__(message)
+        self.traceback = traceback

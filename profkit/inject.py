@@ -54,7 +54,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import TargetError, ToolMissing, UsageError
+from .errors import InjectedCodeFailed, TargetError, ToolMissing, UsageError
 from .process import Background, last_line, pid_alive, run
 from .targets import check_pid, python_of
 from .tools import TOOLS
@@ -467,14 +467,6 @@ def _ptrace_scope() -> int | None:
 
 
 # -- injecting -------------------------------------------------------------------------------------
-
-
-class InjectedCodeFailed(TargetError):
-    """The code ran in the target and raised; ``traceback`` is the target's formatted traceback."""
-
-    def __init__(self, message: str, *, traceback: str) -> None:
-        super().__init__(message)
-        self.traceback = traceback
 
 
 class _Workdir:
