@@ -134,6 +134,10 @@ class _Hook:
                 scheduled = max(0.0, monotonic() - handle.when())
             else:
                 scheduled = None
+            owner = getattr(getattr(handle, "_callback", None), "__self__", None)
+            # A done callback that is a method of the finished task (aiomonitor's TracedTask adds
+            # one) is not a step of that task: a task in a step is never done when it starts.
+            task = owner if isinstance(owner, asyncio.Task) and not owner.done() else None
             gc_before = clock.total
             clock.oldest_since_mark = -1
             cpu0 = thread_time()
@@ -146,9 +150,7 @@ class _Hook:
                 hook.current = None
                 gc_in = clock.total - gc_before
                 generation = clock.oldest_since_mark if gc_in > 0 else None
-                task = getattr(getattr(handle, "_callback", None), "__self__", None)
-                step = Step(handle, task if isinstance(task, asyncio.Task) else None, start, wall, cpu, gc_in,
-                            generation, scheduled)
+                step = Step(handle, task, start, wall, cpu, gc_in, generation, scheduled)
                 for sink in hook.sinks:
                     sink(step)
 
