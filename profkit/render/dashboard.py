@@ -291,6 +291,7 @@ _REMOTE_TAG = re.compile(
 # crossorigin asks for CORS, which file:// pages never get.
 _CDN_ONLY_ATTRS = re.compile(r"""\s+(?:integrity|crossorigin)(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+))?""",
                              re.IGNORECASE)
+_CHARSET = re.compile(r"""\scharset\s*=""", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -321,6 +322,12 @@ def offline(html: str, local: Mapping[str, str | None]) -> OfflinePage:
         served.append(url)
         tag = m.group(0)
         start, end = m.start("url") - m.start(0), m.end("url") - m.start(0)
-        return _CDN_ONLY_ATTRS.sub("", tag[:start] + path + tag[end:])
+        tag = _CDN_ONLY_ATTRS.sub("", tag[:start] + path + tag[end:])
+        if m["tag"].lower() == "script" and not _CHARSET.search(tag):
+            # The CDN says UTF-8 in its Content-Type; a file has no header and would be decoded in the
+            # page's encoding, windows-1252 for a page that names none, where lodash's non-ASCII keys
+            # are a SyntaxError. The local copies are the packages' own files, UTF-8.
+            tag = tag[:7] + ' charset="utf-8"' + tag[7:]
+        return tag
 
     return OfflinePage(_REMOTE_TAG.sub(swap, html), served, missing)

@@ -205,7 +205,7 @@ def test_memray_pages_load_one_shared_copy_of_each_script(built: tuple[Path, Das
         assert (site / "assets" / name).read_bytes() == vendor[name].read_bytes()  # memray's own copy
     page = site / "commits" / folders(store)[3] / "memray.html"
     text = page.read_text()
-    assert '<script src="../../assets/d3.min.js"></script>' in text
+    assert '<script charset="utf-8" src="../../assets/d3.min.js"></script>' in text
     assert '<link rel="stylesheet" href="../../assets/bootstrap.min.css">' in text
     assert "cdn.jsdelivr.net" not in text
     assert "https://bloomberg.github.io/memray/flamegraph.html" in text  # a link to read, not a load
@@ -230,9 +230,13 @@ def test_offline_drops_integrity_and_crossorigin_and_handles_protocol_relative_u
             "<script crossorigin src='https://cdn.x/c.js'></script><script src=\"local.js\"></script>")
     assert render.remote_urls(html) == ["//cdn.x/a/b.css", "https://cdn.x/c.js"]
     page = render.offline(html, {"//cdn.x/a/b.css": "../../assets/b.css", "https://cdn.x/c.js": "../../assets/c.js"})
+    # A local script is read as UTF-8, as the CDN's Content-Type said, whatever the page's own encoding.
     assert page.html == ('<link rel="stylesheet" href="../../assets/b.css">'
-                         "<script src='../../assets/c.js'></script><script src=\"local.js\"></script>")
+                         "<script charset=\"utf-8\" src='../../assets/c.js'></script>"
+                         "<script src=\"local.js\"></script>")
     assert page.served == ["//cdn.x/a/b.css", "https://cdn.x/c.js"] and page.missing == []
+    named = render.offline('<SCRIPT charset="utf-8" src="//cdn.x/d.js"></SCRIPT>', {"//cdn.x/d.js": "d.js"})
+    assert named.html == '<SCRIPT charset="utf-8" src="d.js"></SCRIPT>'
 
 
 # -- async profiles as pages ---------------------------------------------------------------------------
