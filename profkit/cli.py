@@ -164,6 +164,11 @@ def serve(
     db: Annotated[Path, typer.Option(help="SQLite database file (created if missing).")] = Path("agentmem.db"),
     embedder: Annotated[str, typer.Option(help="'hashing' (default, local) or 'st:<local model>'.")] = "hashing",
     llm_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL for fact extraction.")] = None,
+    monitor: Annotated[bool, typer.Option(
+        "--monitor", help="Run the profkit agent and aiomonitor inside, on loopback, for `profkit console` "
+                          "(on asyncio's own loop instead of uvloop, so every task step can be timed).")] = False,
+    agent_port: Annotated[int, typer.Option(help="The agent's port with --monitor (aiomonitor: 20101-20103).",
+                                            min=1, max=65535)] = 20104,
 ) -> None:
     """Start the bundled agent-memory engine (HTTP, WebSocket, Prometheus /metrics)."""
     from .services.serve import check_serve, run_serve
@@ -171,7 +176,10 @@ def serve(
     check_serve(host=host, port=port, db=db, embedder=embedder)
     err.print(f"agentmem on [bold]http://{host}:{port}[/]  metrics: http://{host}:{port}/metrics  "
               f"API: http://{host}:{port}/openapi.json  db: {db}")
-    run_serve(host=host, port=port, db=db, embedder=embedder, llm_url=llm_url)
+    if monitor:
+        err.print(f"monitor: `profkit console --agent 127.0.0.1:{agent_port}` (aiomonitor: telnet 127.0.0.1:20101, "
+                  "web http://127.0.0.1:20102)")
+    run_serve(host=host, port=port, db=db, embedder=embedder, llm_url=llm_url, monitor=monitor, agent_port=agent_port)
 
 
 @app.command()

@@ -261,8 +261,7 @@ def run_awaits(conn: Connection, *, duration: float, hz: float, store: Path,
         stacks = read_collapsed(run.path(AWAITS_COLLAPSED))
         samples = int(body.get("samples") or 0)
         svg = render_svg(stacks, title=f"profkit console: where tasks await ({conn.pid or conn.address})",
-                         subtitle=f"{samples} samples of every task's await chain at {hz:g} Hz; "
-                                  "width = task-samples suspended there")
+                         subtitle=f"{samples} samples at {hz:g} Hz")
         run.write(AWAITS_SVG, svg.encode(), "flamegraph-svg")
         run.conclude({"samples": samples, "stacks": len(folded), "hz": hz,
                       "top_awaits": [{"stack": s, "count": c} for s, c in

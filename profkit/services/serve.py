@@ -92,18 +92,37 @@ def check_serve(*, host: str, port: int, db: Path, embedder: str) -> None:
     check_port(host, port)
 
 
-def run_serve(*, host: str, port: int, db: Path, embedder: str, llm_url: str | None) -> None:
-    """Serve until stopped; call :func:`check_serve` first for one-line answers to a bad setup."""
+def start_monitor(agent_port: int) -> None:
+    """The profkit agent (and aiomonitor) in the engine, on loopback, started with its event loop."""
+    from ..agent import core, launch
+
+    check_port("127.0.0.1", agent_port)
+    for monitor_port in core.DEFAULT_MONITOR_PORTS:
+        check_port("127.0.0.1", monitor_port)
+    launch.install(core.Config(host="127.0.0.1", port=agent_port))
+
+
+def run_serve(*, host: str, port: int, db: Path, embedder: str, llm_url: str | None, monitor: bool = False,
+              agent_port: int = 20104) -> None:
+    """Serve until stopped; call :func:`check_serve` first for one-line answers to a bad setup.
+
+    With ``monitor`` the engine runs on asyncio's own loop (uvloop runs callbacks in compiled code,
+    where no step can be timed) with the profkit agent inside, for ``profkit console``.
+    """
     from agentmem.engine import EngineConfig
     from agentmem.errors import IncompatibleDatabase
     from agentmem.server import serve
+
+    if monitor:
+        start_monitor(agent_port)
 
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create the folder of --db {db}: {exc.strerror}") from exc
     try:
-        serve(EngineConfig(db_path=str(db), embedder=embedder, llm_url=llm_url), host=host, port=port)
+        serve(EngineConfig(db_path=str(db), embedder=embedder, llm_url=llm_url), host=host, port=port,
+              loop="asyncio" if monitor else "uvloop")
     except IncompatibleDatabase as exc:
         raise ProfkitError(str(exc)) from exc
     except SystemExit as exc:
