@@ -6,21 +6,24 @@ memray's own Python API (``memray.FileReader``) rather than by scraping ``memray
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import json
 import math
 import os
 import re
 import site
+import sys
 import sysconfig
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from .. import inject
-from ..errors import ProfkitError, TargetError
-from ..process import Completed, Spawned, child_env, last_line, pid_alive, run
+from ..errors import ProfkitError, StoreError, TargetError
+from ..process import Completed, Spawned, child_env, pid_alive, python_module, run
 from ..results import AllocationSite
 from ..targets import PythonProgram
 from ..tools import TOOLS, require
@@ -193,19 +196,6 @@ def flamegraph_argv(capture: Path, out: Path, *, leaks: bool) -> list[str]:
     return [*cmd, str(capture)]
 
 
-def start_flamegraph(capture: Path, out: Path, *, leaks: bool) -> Spawned:
-    """memray's flamegraph reporter on its own core while profkit reads the capture on the other."""
-    return Spawned(flamegraph_argv(capture, out, leaks=leaks))
-
-
-def finish_flamegraph(job: Spawned, out: Path, *, leaks: bool, timeout: float) -> None:
-    proc = job.finish(timeout)
-    if proc.returncode != 0 or not out.is_file():
-        what = "leaks flamegraph" if leaks else "flamegraph"
-        raise ProfkitError(f"memray {what} failed on {Path(job.argv[-1]).name}: "
-                           f"{last_line(proc.stderr + proc.stdout) or f'exit code {proc.returncode}'}")
-
-
 # -- reading a capture -----------------------------------------------------------------------------
 
 
@@ -218,7 +208,7 @@ class CodeFilter:
     _LIB_DIR = re.compile(r"/lib(?:64)?/(?:pypy|python)\d(?:\.\d+)?t?/")
 
     def __init__(self, user_roots: Sequence[Path] = ()) -> None:
-        self._user_roots = tuple(str(p.resolve()) for p in user_roots)
+        self.user_roots = tuple(str(p.resolve()) for p in user_roots)
         roots: set[str] = set()
         for key in ("stdlib", "platstdlib", "purelib", "platlib"):
             with contextlib.suppress(KeyError):
@@ -242,7 +232,7 @@ class CodeFilter:
         if os.path.basename(filename).startswith("_memray"):
             return False  # the hook memray attach runs inside the target (_memray_attach_hook.py)
         path = os.path.realpath(filename)
-        if any(_under(path, r) for r in self._user_roots):
+        if any(_under(path, r) for r in self.user_roots):
             return True
         if "/site-packages/" in path or "/dist-packages/" in path or self._LIB_DIR.search(path):
             return False
@@ -310,7 +300,7 @@ def _stack(record: Any, code: CodeFilter) -> list[Frame]:
     return frames
 
 
-def _gather(records: Any, code: CodeFilter) -> tuple[_Sites, int]:
+def _gather(records: Sequence[Any], code: CodeFilter) -> tuple[_Sites, int]:
     """Attribute allocation records to code sites; also their total size."""
     sites = _Sites(code)
     total = 0
@@ -332,98 +322,173 @@ class CaptureReport:
     metadata: dict[str, Any]
 
 
-def read_capture(capture: Path, *, top: int, leaks: bool, code: CodeFilter,
-                 tick: Callable[[str], None] = lambda _text: None) -> CaptureReport:
-    """Peak, totals, the top allocating functions, what was held at the peak, and (optionally) leaks."""
+def _open(capture: Path) -> Any:
     import memray
 
     try:
-        reader_cm = memray.FileReader(str(capture))
+        return memray.FileReader(str(capture))
     except (OSError, ValueError, RuntimeError) as exc:
         raise TargetError(f"memray wrote an unreadable capture {capture.name}: {exc}") from exc
-    with reader_cm as reader:
-        md = reader.metadata
-        frees = frozenset(int(memray.AllocatorType[name]) for name in ("FREE", "MUNMAP", "PYMALLOC_FREE"))
-        # metadata.total_allocations counts frees too, so the totals come from the records.
-        per_stack: dict[int, list[Any]] = {}
-        n = 0
-        total_bytes = 0
-        for i, rec in enumerate(reader.get_allocation_records(), 1):
-            if i % 1_000_000 == 0:
-                tick(f"memray: read {i:,} allocation records")
+
+
+class Totals(TypedDict):
+    total_allocated_bytes: int
+    total_allocations: int
+    top_functions: list[AllocationSite]
+
+
+def count_totals(capture: Path, *, top: int, code: CodeFilter) -> Totals:
+    """Every allocation in the capture, by the function it is attributed to: one pass over all records.
+
+    This is the one pass that runs Python code per record (memray aggregates the peak and the
+    leaks in C++ and hands over one record per call stack), so it is kept to the least per record:
+    sizes summed per stack id, stacks attributed once per stack.
+    """
+    import memray
+
+    frees = frozenset(int(memray.AllocatorType[name]) for name in ("FREE", "MUNMAP", "PYMALLOC_FREE"))
+    per_stack: dict[int, list[Any]] = {}
+    get = per_stack.get
+    with _open(capture) as reader:
+        for rec in reader.get_allocation_records():
             if rec.allocator in frees:
                 continue
-            n += rec.n_allocations
-            total_bytes += rec.size
-            entry = per_stack.get(rec.stack_id)
+            entry = get(rec.stack_id)
             if entry is None:
                 per_stack[rec.stack_id] = [rec.size, rec.n_allocations, rec]
             else:
                 entry[0] += rec.size
                 entry[1] += rec.n_allocations
-        tick(f"memray: attributing {len(per_stack):,} call stacks")
         allocated = _Sites(code)
         for size, count, rec in per_stack.values():
             allocated.add(_stack(rec, code), size, count)
+    # metadata.total_allocations counts frees too, so the totals come from the records.
+    return {"total_allocated_bytes": sum(e[0] for e in per_stack.values()),
+            "total_allocations": sum(e[1] for e in per_stack.values()),
+            "top_functions": allocated.ranked()[:top]}
 
-        tick("memray: reading the peak")
-        at_peak, peak = _gather(reader.get_high_watermark_allocation_records(merge_threads=True), code)
 
-        leak_rows: list[AllocationSite] | None = None
-        leaked_total: int | None = None
-        if leaks:
-            tick("memray: finding memory that was never freed")
-            leaked, leaked_total = _gather(reader.get_leaked_allocation_records(merge_threads=True), code)
-            floor = max(LEAK_MIN_BYTES, LEAK_MIN_SHARE * leaked_total)
-            leak_rows = []
-            for row in leaked.ranked():
-                if row["bytes"] < floor:
-                    break
-                row["share"] = round(row["bytes"] / leaked_total, 4) if leaked_total else 0.0
-                leak_rows.append(row)
-            leak_rows = leak_rows[:top]
+def totals_argv(capture: Path, *, top: int, code: CodeFilter) -> list[str]:
+    roots = [arg for root in code.user_roots for arg in ("--user-root", root)]
+    return python_module("profkit.backends.memray", "totals", "--top", str(top), *roots, str(capture))
 
-        metadata = {
-            "command_line": md.command_line,
-            "pid": md.pid,
-            "start_time": md.start_time.isoformat(),
-            "end_time": md.end_time.isoformat(),
-            "python_allocator": md.python_allocator,
-            "native_traces": md.has_native_traces,
-            "trace_python_allocators": md.trace_python_allocators,
-            "header_peak_memory": md.peak_memory,
-        }
-    return CaptureReport(
-        peak_memory_bytes=peak or int(md.peak_memory),
-        total_allocated_bytes=total_bytes,
-        total_allocations=n,
-        top_functions=allocated.ranked()[:top],
-        peak_functions=at_peak.ranked()[:top],
-        leaks=leak_rows,
-        leaked_bytes_total=leaked_total,
-        metadata=metadata,
-    )
+
+def _finish_totals(job: Spawned, capture: Path, *, timeout: float) -> Totals:
+    proc = job.finish(timeout)
+    if proc.returncode != 0:
+        raise ProfkitError(f"counting the allocations in {capture.name} failed: "
+                           f"{proc.last_error_line() or f'exit code {proc.returncode}'}")
+    totals: Totals = json.loads(proc.stdout)
+    return totals
+
+
+def _flamegraph(reader: Any, records: Sequence[Any], out: Path, *, leaks: bool) -> None:
+    """memray's own HTML flamegraph of records already read, as ``memray flamegraph [--leaks]`` writes it.
+
+    The same reporter and arguments as memray's command, so the page is byte for byte memray's
+    (the dashboard recognises memray pages by their CDN script tags). The default page loads its
+    scripts from a CDN; memray's --no-web would embed them, at ~4.5 MB per file in every run folder.
+    """
+    from memray.reporters.flamegraph import FlameGraphReporter
+
+    reporter = FlameGraphReporter.from_snapshot(records, memory_records=tuple(reader.get_memory_snapshots()),
+                                                native_traces=reader.metadata.has_native_traces,
+                                                merge_threads=True, inverted=False)
+    try:
+        with open(out, "w") as fh:
+            reporter.render(outfile=fh, metadata=reader.metadata, show_memory_leaks=leaks, merge_threads=True,
+                            inverted=False)
+    except OSError as exc:
+        raise StoreError(f"cannot write {out}: {exc.strerror}") from exc
+
+
+def _metadata(md: Any) -> dict[str, Any]:
+    return {
+        "command_line": md.command_line,
+        "pid": md.pid,
+        "start_time": md.start_time.isoformat(),
+        "end_time": md.end_time.isoformat(),
+        "python_allocator": md.python_allocator,
+        "native_traces": md.has_native_traces,
+        "trace_python_allocators": md.trace_python_allocators,
+        "header_peak_memory": md.peak_memory,
+    }
+
+
+def _leak_rows(leaked: _Sites, leaked_total: int, top: int) -> list[AllocationSite]:
+    floor = max(LEAK_MIN_BYTES, LEAK_MIN_SHARE * leaked_total)
+    rows: list[AllocationSite] = []
+    for row in leaked.ranked():
+        if row["bytes"] < floor:
+            break
+        row["share"] = round(row["bytes"] / leaked_total, 4) if leaked_total else 0.0
+        rows.append(row)
+    return rows[:top]
 
 
 def report(capture: Path, flamegraph_out: Path, leaks_out: Path | None, *, top: int, code: CodeFilter,
            tick: Callable[[str], None], timeout: float) -> CaptureReport:
-    """The tables (read here) and memray's HTML flamegraphs (rendered by memray meanwhile).
+    """Peak, totals, the top allocating functions, what was held at the peak, leaks, and memray's flamegraphs.
 
-    Reading a large capture is most of a mem run's cost and it is single-threaded, in memray as in
-    profkit: the flamegraphs render in processes of their own while this one reads, so both cores
-    work, and the wall time is about that of the longest single pass rather than their sum.
+    The passes memray's own reporters make, no more, on both cores: a second process counts every
+    allocation (:func:`count_totals`, the pass ``memray stats`` makes) while this one has memray
+    aggregate what was held at the peak and what was never freed, and renders each flamegraph
+    from the same records its table is made of (the passes ``memray flamegraph [--leaks]`` make).
     """
-    renders = [(start_flamegraph(capture, flamegraph_out, leaks=False), flamegraph_out, False)]
-    if leaks_out is not None:
-        renders.append((start_flamegraph(capture, leaks_out, leaks=True), leaks_out, True))
+    job = Spawned(totals_argv(capture, top=top, code=code))
     try:
-        tick(f"memray: reading {capture.name} (flamegraphs rendering meanwhile)")
-        result = read_capture(capture, top=top, leaks=leaks_out is not None, code=code, tick=tick)
-        tick("memray: waiting for the flamegraphs")
-        for job, out, for_leaks in renders:
-            finish_flamegraph(job, out, leaks=for_leaks, timeout=timeout)
+        tick(f"memray: reading {capture.name} (every allocation counted in a second process meanwhile)")
+        with _open(capture) as reader:
+            md = reader.metadata
+            tick("memray: what was held at the peak")
+            held = list(reader.get_high_watermark_allocation_records(merge_threads=True))
+            at_peak, peak = _gather(held, code)
+            _flamegraph(reader, held, flamegraph_out, leaks=False)
+            leak_rows: list[AllocationSite] | None = None
+            leaked_total: int | None = None
+            if leaks_out is not None:
+                tick("memray: finding memory that was never freed")
+                never_freed = list(reader.get_leaked_allocation_records(merge_threads=True))
+                leaked, leaked_total = _gather(never_freed, code)
+                leak_rows = _leak_rows(leaked, leaked_total, top)
+                _flamegraph(reader, never_freed, leaks_out, leaks=True)
+        tick("memray: waiting for the allocation totals")
+        totals = _finish_totals(job, capture, timeout=timeout)
     except BaseException:
-        for job, _, _ in renders:
-            job.kill()
+        job.kill()
         raise
-    return result
+    return CaptureReport(
+        peak_memory_bytes=peak or int(md.peak_memory),
+        total_allocated_bytes=totals["total_allocated_bytes"],
+        total_allocations=totals["total_allocations"],
+        top_functions=totals["top_functions"],
+        peak_functions=at_peak.ranked()[:top],
+        leaks=leak_rows,
+        leaked_bytes_total=leaked_total,
+        metadata=_metadata(md),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m profkit.backends.memray totals [--top N] [--user-root DIR]... CAPTURE``.
+
+    Prints :func:`count_totals` as JSON: the second process of :func:`report`.
+    """
+    parser = argparse.ArgumentParser(prog="python -m profkit.backends.memray")
+    sub = parser.add_subparsers(dest="command", required=True)
+    totals = sub.add_parser("totals", help="count every allocation of a capture, by function")
+    totals.add_argument("--top", type=int, default=15)
+    totals.add_argument("--user-root", action="append", default=[], type=Path)
+    totals.add_argument("capture", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        doc = count_totals(args.capture, top=args.top, code=CodeFilter(args.user_root))
+    except ProfkitError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    json.dump(doc, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
