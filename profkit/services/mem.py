@@ -26,7 +26,8 @@ LEAKS_FLAMEGRAPH = "leaks-flamegraph.html"
 STATS = "stats.json"
 TARGET_LOG = "target.log"
 
-# memray flamegraph reads the whole capture; the limit only guards against a hung renderer.
+# Counting every allocation reads the whole capture in a second process; the limit only guards
+# against a hung one.
 RENDER_TIMEOUT = 1800.0
 
 
