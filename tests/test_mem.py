@@ -112,6 +112,19 @@ def test_leaks_name_leaky_and_not_churn(leak_run: tuple[Path, subprocess.Complet
     assert f["peak_functions"][0]["function"] == "leaky"
 
 
+def test_flamegraphs_are_memrays_own(leak_run: tuple[Path, subprocess.CompletedProcess[str]],
+                                     tmp_path: Path) -> None:
+    # profkit renders them from the records its tables are made of; the pages must still be the
+    # ones memray's command writes (the dashboard finds memray pages by their CDN script tags).
+    doc = json.loads(leak_run[1].stdout)
+    paths = {a["kind"]: Path(a["path"]) for a in doc["artifacts"]}
+    for kind, extra in (("memray-html", []), ("memray-leaks-html", ["--leaks"])):
+        own = tmp_path / f"{kind}.html"
+        subprocess.run([sys.executable, "-m", "memray", "flamegraph", *extra, "--output", str(own),
+                        str(paths["memray-bin"])], check=True, capture_output=True, timeout=120)
+        assert paths[kind].read_bytes() == own.read_bytes(), kind
+
+
 def test_default_scenario(tmp_path: Path) -> None:
     proc = mem(tmp_path / "store", "--duration", "2", "--top", "5")
     assert proc.returncode == 0, proc.stderr
