@@ -26,7 +26,8 @@ from .targets import PythonProgram
 from .tools import require
 
 # "continuous" is profkit ci's engine profile (pyspy.CONTINUOUS: 100 Hz, never pausing the target).
-TARGETS = {"flame": 1.05, "continuous": 1.03, "mem": 2.0}
+# "agent" is the profkit console's agent (profkit.agent, with aiomonitor) watching every task step.
+TARGETS = {"flame": 1.05, "continuous": 1.03, "mem": 2.0, "agent": 1.10}
 
 
 SCENARIO_MODULE = "agentmem.workload.run"
@@ -57,6 +58,10 @@ def mode_run(mode: str, ops: int, work: Path) -> tuple[list[str], dict[str, str]
 
         (work / "yappi").mkdir()
         return yappi_runner.argv(work / "yappi", program, block_threshold_ms=10), None
+    if mode == "agent":
+        # Free ports throughout: the measurement must not collide with an agent already running here.
+        return [sys.executable, "-m", "profkit.agent", "--port", "0", "--monitor-ports", "0,0,0", "-m",
+                SCENARIO_MODULE, *program.args], None
     if mode == "lines":
         (work / "tmp").mkdir()
         return scalene.record_argv(work / "scalene.json", program, cwd=Path.cwd()), scalene.record_env(work / "tmp")
@@ -104,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m profkit.overhead", description=__doc__.split("\n\n")[0])
     parser.add_argument("--ops", type=int, default=30_000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--modes", default="baseline,flame,continuous,mem,async,lines")
+    parser.add_argument("--modes", default="baseline,flame,continuous,mem,async,lines,agent")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     modes = args.modes.split(",")
