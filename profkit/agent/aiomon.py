@@ -27,6 +27,7 @@ import base64
 import contextlib
 import logging
 import os
+import socket
 import struct
 import sys
 import threading
@@ -42,6 +43,7 @@ from typing import Any
 from aiomonitor.monitor import Monitor  # type: ignore[import-untyped]
 from aiomonitor.task import TracedTask, persistent_coro  # type: ignore[import-untyped]
 from aiomonitor.types import TerminatedTaskInfo  # type: ignore[import-untyped]
+from prompt_toolkit.contrib.telnet import server as telnet_server
 
 from .awaits import Frame, chain, coro_name, short_name
 from .recorder import Ended
@@ -142,6 +144,53 @@ def task_ended(task: asyncio.Task[Any]) -> None:
         task._trace_termination()
 
 
+class _QuietTelnet:
+    """prompt_toolkit's telnet server prints ``Got BrokenPipeError`` (or ``CancelledError``) on the program's
+    stdout, and a traceback on its stderr, when a connection ends any other way than EOF: a client that
+    drops, a port probe that never negotiates and is still there when the monitor stops. While the
+    monitor runs, such endings become the EOFError the server handles quietly."""
+
+    undo: list[tuple[Any, str, Any]] = []
+
+    @staticmethod
+    def _as_eof(exc: BaseException) -> EOFError:
+        error = EOFError(f"telnet connection ended: {type(exc).__name__}")
+        error.__cause__ = exc
+        return error
+
+    @classmethod
+    def install(cls) -> None:
+        if cls.undo:
+            return
+        connection = telnet_server.TelnetConnection
+        original_run, original_init = connection.run_application, telnet_server._initialize_telnet
+
+        async def run_application(self: Any) -> None:
+            try:
+                await original_run(self)
+            except (EOFError, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                raise cls._as_eof(exc) from exc
+
+        def _initialize_telnet(connection: socket.socket) -> None:
+            try:
+                original_init(connection)
+            except OSError as exc:
+                raise cls._as_eof(exc) from exc
+
+        cls.undo = [(connection, "run_application", original_run),
+                    (telnet_server, "_initialize_telnet", original_init)]
+        connection.run_application = run_application  # type: ignore[method-assign]
+        telnet_server._initialize_telnet = _initialize_telnet
+
+    @classmethod
+    def uninstall(cls) -> None:
+        for owner, name, original in cls.undo:
+            setattr(owner, name, original)
+        cls.undo = []
+
+
 # In the program's logs ("Task exception was never retrieved", reprs) a task reads as it would without the agent.
 AgentTask.__name__ = AgentTask.__qualname__ = "Task"
 
@@ -175,6 +224,7 @@ class AgentMonitor(Monitor):  # type: ignore[misc]
         # task's last step, it reports it (AgentTask.ended) instead.
         self.trace_end = True
         self.ui_error: BaseException | None = None
+        self.ui_loop_errors = 0
         self._cancelled_by: dict[str, str] = {}
         self._cancelled_where: dict[str, list[Frame]] = {}
         self._drain_lock = threading.Lock()
@@ -189,10 +239,20 @@ class AgentMonitor(Monitor):  # type: ignore[misc]
         except BaseException as exc:  # noqa: BLE001 - reported by start_ui, which waits for this thread
             self.ui_error = exc
 
+    async def _ui_main_async(self) -> None:
+        # A telnet or web client that drops makes callbacks of the UI's loop fail; asyncio would log
+        # each into the program's logging. The UI's loop is the agent's: its errors stay here.
+        asyncio.get_running_loop().set_exception_handler(self._ui_loop_error)
+        await super()._ui_main_async()
+
+    def _ui_loop_error(self, _loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        self.ui_loop_errors += 1
+
     def start_ui(self, timeout: float) -> None:
         """Start aiomonitor's UI thread (telnet, web UI) and wait until it listens; from any thread."""
         self._started = True
         self._original_task_factory = None
+        _QuietTelnet.install()
         with _quiet():
             self._ui_thread.start()
             deadline = time.monotonic() + timeout
@@ -224,6 +284,8 @@ class AgentMonitor(Monitor):  # type: ignore[misc]
                     ui_loop.call_soon_threadsafe(forever.cancel)
             self._ui_thread.join(timeout)
             self._closed = True
+        if not self._ui_thread.is_alive():
+            _QuietTelnet.uninstall()
 
     def _create_task(self, loop: asyncio.AbstractEventLoop, coro: Any, *, name: str | None = None,
                      context: Any = None) -> asyncio.Task[Any]:
