@@ -79,6 +79,13 @@ def _mode(text: str) -> str:
     return text
 
 
+def _ports(text: str) -> str:
+    parts = text.split(",")
+    if len(parts) != 3 or not all(p.strip().isdigit() and int(p) < 65536 for p in parts):
+        raise typer.BadParameter(f"must be three ports separated by commas (0: any free one), got {text!r}")
+    return text
+
+
 # -- option types shared by several commands -----------------------------------------------------------
 
 Scenario = Annotated[str | None, typer.Argument(help="Bundled scenario (mixed, ingest, search-heavy, graph).",
@@ -167,8 +174,10 @@ def serve(
     monitor: Annotated[bool, typer.Option(
         "--monitor", help="Run the profkit agent and aiomonitor inside, on loopback, for `profkit console` "
                           "(on asyncio's own loop instead of uvloop, so every task step can be timed).")] = False,
-    agent_port: Annotated[int, typer.Option(help="The agent's port with --monitor (aiomonitor: 20101-20103).",
-                                            min=1, max=65535)] = 20104,
+    agent_port: Annotated[int, typer.Option(help="The agent's port with --monitor.", min=1, max=65535)] = 20104,
+    monitor_ports: Annotated[str, typer.Option(
+        help="aiomonitor's telnet, web UI and Python console ports with --monitor (0: any free one).",
+        parser=_ports)] = "20101,20102,20103",
 ) -> None:
     """Start the bundled agent-memory engine (HTTP, WebSocket, Prometheus /metrics)."""
     from .services.serve import check_serve, run_serve
@@ -176,10 +185,9 @@ def serve(
     check_serve(host=host, port=port, db=db, embedder=embedder)
     err.print(f"agentmem on [bold]http://{host}:{port}[/]  metrics: http://{host}:{port}/metrics  "
               f"API: http://{host}:{port}/openapi.json  db: {db}")
-    if monitor:
-        err.print(f"monitor: `profkit console --agent 127.0.0.1:{agent_port}` (aiomonitor: telnet 127.0.0.1:20101, "
-                  "web http://127.0.0.1:20102)")
-    run_serve(host=host, port=port, db=db, embedder=embedder, llm_url=llm_url, monitor=monitor, agent_port=agent_port)
+    ports = tuple(int(p) for p in monitor_ports.split(","))
+    run_serve(host=host, port=port, db=db, embedder=embedder, llm_url=llm_url, monitor=monitor, agent_port=agent_port,
+              monitor_ports=(ports[0], ports[1], ports[2]))
 
 
 @app.command()

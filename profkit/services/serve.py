@@ -92,18 +92,18 @@ def check_serve(*, host: str, port: int, db: Path, embedder: str) -> None:
     check_port(host, port)
 
 
-def start_monitor(agent_port: int) -> None:
+def start_monitor(agent_port: int, monitor_ports: tuple[int, int, int]) -> None:
     """The profkit agent (and aiomonitor) in the engine, on loopback, started with its event loop."""
     from ..agent import core, launch
 
-    check_port("127.0.0.1", agent_port)
-    for monitor_port in core.DEFAULT_MONITOR_PORTS:
-        check_port("127.0.0.1", monitor_port)
-    launch.install(core.Config(host="127.0.0.1", port=agent_port))
+    for p in (agent_port, *monitor_ports):
+        if p:
+            check_port("127.0.0.1", p)
+    launch.install(core.Config(host="127.0.0.1", port=agent_port, monitor_ports=monitor_ports))
 
 
 def run_serve(*, host: str, port: int, db: Path, embedder: str, llm_url: str | None, monitor: bool = False,
-              agent_port: int = 20104) -> None:
+              agent_port: int = 20104, monitor_ports: tuple[int, int, int] = (20101, 20102, 20103)) -> None:
     """Serve until stopped; call :func:`check_serve` first for one-line answers to a bad setup.
 
     With ``monitor`` the engine runs on asyncio's own loop (uvloop runs callbacks in compiled code,
@@ -114,7 +114,7 @@ def run_serve(*, host: str, port: int, db: Path, embedder: str, llm_url: str | N
     from agentmem.server import serve
 
     if monitor:
-        start_monitor(agent_port)
+        start_monitor(agent_port, monitor_ports)
 
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
