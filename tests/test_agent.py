@@ -106,7 +106,8 @@ def test_a_real_program_is_watched_then_detached_and_goes_on_unchanged(tmp_path:
             assert handler["seen_from_start"] and blocker["created"].startswith("agent_target.py:")
             chain = [f["function"] for f in tasks["sleeper-1"]["await_chain"]]
             assert chain[:2] == ["middle", "deep_wait"] and tasks["sleeper-1"]["state"] == "idle"
-            assert snap["unawaited"] == [{"coro": "forgotten", "count": 1, "where": "agent_target.py:55"}]
+            defined = TARGET.read_text().splitlines().index("async def forgotten() -> None:") + 1
+            assert snap["unawaited"] == [{"coro": "forgotten", "count": 1, "where": f"agent_target.py:{defined}"}]
             assert snap["loop"]["steps"] > 0 and snap["loop"]["lag_p99_ms"] is not None
 
             detail = client.task(blocker["id"])

@@ -1,6 +1,6 @@
 """The profkit agent: lives inside an asyncio program and answers ``profkit console`` over HTTP/JSON.
 
-Three ways in:
+Ways in:
 
 * ``python -m profkit.agent [--port P] [--host H] [--allow-remote] [--no-monitor] (SCRIPT | -m MODULE) ARGS...``
   runs a program with the agent (exit status as ``python`` would give);

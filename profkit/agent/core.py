@@ -227,6 +227,8 @@ class Agent:
             code = getattr(wrapper, "__code__", None)
             if isinstance(code, CodeType):
                 found.add(code)
+            # The step hook and the collector's callback run inside the program's frames: not its code.
+            found |= loopclock.own_codes()
             self._skip = frozenset(found)
         return self._skip
 

@@ -38,6 +38,7 @@ class HttpError(Exception):
 
 class AgentServer(ThreadingHTTPServer):
     daemon_threads = True
+    block_on_close = False  # stopping must not wait for a console's idle kept-alive connection
 
     def __init__(self, address: tuple[str, int], agent: Agent, *, loopback: bool) -> None:
         if ":" in address[0]:
@@ -48,7 +49,16 @@ class AgentServer(ThreadingHTTPServer):
 
     def service_actions(self) -> None:
         # serve_forever calls this at least every poll_interval: the agent's clock.
-        self.agent.tick()
+        try:
+            self.agent.tick()
+        except Exception:  # noqa: BLE001,S110 - a failed tick must not end the server's thread
+            pass
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # ThreadingMixIn's, with the thread named: a thread dump of the program shows whose it is.
+        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
+                                  name="profkit-agent-http", daemon=True)
+        thread.start()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # socketserver would print a traceback on the program's stderr.

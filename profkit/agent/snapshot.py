@@ -49,6 +49,8 @@ class Running:
     by: str | None
     for_s: float | None
     top: FrameType | None  # the loop thread's current frame, when a task is in the step
+    gc_s: float | None = None  # garbage collection inside the step so far
+    gc_generation: int | None = None  # the generation being collected now
 
 
 NOT_RUNNING = Running(None, None, None, None)
@@ -83,7 +85,8 @@ def running_now(agent: Agent, tasks: list[Task]) -> Running:
     else:
         by = getattr(callback, "__qualname__", None) or type(callback).__qualname__
     top = sys._current_frames().get(loop_thread) if task is not None and loop_thread is not None else None
-    return Running(task, str(by), time.perf_counter() - start, top)
+    gc_s, gc_generation = loopclock.current_step_gc()
+    return Running(task, str(by), time.perf_counter() - start, top, gc_s, gc_generation)
 
 
 def task_row(agent: Agent, task: Task, now: float, running: Running,
@@ -175,6 +178,8 @@ def _loop_state(agent: Agent, running: Running) -> LoopState:
         "lag_max_ms": None if worst is None else _ms(worst),
         "blocked_for_ms": None if running.for_s is None else _ms(running.for_s),
         "blocked_by": running.by,
+        "blocked_gc_ms": None if running.gc_s is None else _ms(running.gc_s),
+        "blocked_gc_generation": running.gc_generation,
     }
 
 

@@ -454,6 +454,21 @@ def test_http_api_end_to_end_then_detach_takes_every_hook_out() -> None:
     assert out["port_closed"] and out["threads"] == []
 
 
+def test_stopping_does_not_wait_for_a_console_that_keeps_its_connection_open() -> None:
+    async def body(agent: Agent) -> Any:
+        client = AgentClient(agent.address)
+        await off_loop(client.info)  # the connection stays open (keep-alive) in the client's pool
+        started = time.monotonic()
+        agent.stop()
+        took = time.monotonic() - started
+        threads = [t.name for t in threading.enumerate() if t.name == "profkit-agent"]
+        client.close()
+        return took, threads
+
+    took, threads = with_agent(body)
+    assert took < 5.0 and threads == []  # the idle connection would hold it for a minute
+
+
 def test_requests_from_web_pages_and_foreign_hosts_are_refused() -> None:
     import httpx
 
@@ -546,7 +561,6 @@ def test_attach_from_another_thread_starts_the_agent_on_the_loops_thread(tmp_pat
         agent = profkit.agent.current()
         assert agent is not None
         info = await off_loop(lambda: AgentClient(f"127.0.0.1:{port}").info())
-        hooked_on = agent.lag.loop_thread if agent.lag else None
         await asyncio.sleep(0.25)  # a lag probe lands, from the loop's thread
         hooked_on = agent.lag.loop_thread if agent.lag else None
         agent.stop()
