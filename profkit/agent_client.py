@@ -137,8 +137,8 @@ def find_agent(pid: int) -> str | None:
         try:
             if client.info().get("pid") == pid:
                 return address
-        except TargetError:
-            continue
+        except (TargetError, AgentUnreachable):
+            continue  # another of its ports (aiomonitor's telnet UI never answers HTTP)
         finally:
             client.close()
     return None

@@ -482,7 +482,7 @@ def console(
     with svc.connect(agent=agent, pid=pid, inject=not no_inject, debugger=None if debugger == "auto" else debugger,
                      reporter=reporter) as conn:
         if snapshot:
-            _Shown(as_json, show)(lambda: svc.run_snapshot(conn, thresholds))
+            _Shown(as_json, show)(lambda: svc.run_snapshot(conn, thresholds, settle=interval))
         elif record is not None:
             _Shown(as_json, show)(lambda: svc.run_record(conn, out=record, duration=duration, interval=interval,
                                                          store=store, thresholds=thresholds, reporter=reporter))

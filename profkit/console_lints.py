@@ -81,19 +81,33 @@ def lint(snapshot: ConsoleSnapshot, th: Thresholds = Thresholds()) -> list[Conso
     loop = snapshot["loop"]
     blocked = loop["blocked_for_ms"]
     running_now = None
+    now_kind = None
     if blocked is not None and blocked > th.block_ms:
         running_now = next((t for t in snapshot["tasks"] if t["state"] == "running"), None)
         name = running_now["name"] if running_now else (loop["blocked_by"] or "a callback")
-        kind = "never-yields" if blocked >= th.never_yields_ms else "blocking-step"
-        what = "has not yielded for" if kind == "never-yields" else "is holding the loop right now:"
-        found.append({"kind": kind, "task_id": running_now["id"] if running_now else None, "name": name,
-                      "message": f"{_who(running_now) if running_now else name} {what} {blocked:.0f} ms",
-                      "value_ms": blocked})
+        who = _who(running_now) if running_now else name
+        gc_ms = loop.get("blocked_gc_ms") or 0.0
+        if blocked - gc_ms <= th.block_ms:
+            now_kind = "gc-pause"
+            generation = loop.get("blocked_gc_generation")
+            of_gen = f" (generation {generation})" if generation is not None else ""
+            message = (f"the step of {who} running now has lasted {blocked:.0f} ms, {gc_ms:.0f} ms of it garbage "
+                       f"collection{of_gen}: the collector, not its code, holds the loop")
+        elif blocked >= th.never_yields_ms:
+            now_kind = "never-yields"
+            message = f"{who} has not yielded for {blocked:.0f} ms"
+        else:
+            now_kind = "blocking-step"
+            message = f"{who} is holding the loop right now: {blocked:.0f} ms"
+        if gc_ms > 0 and now_kind != "gc-pause":
+            message += f" ({gc_ms:.0f} ms of it garbage collection)"
+        found.append({"kind": now_kind, "task_id": running_now["id"] if running_now else None, "name": name,
+                      "message": message, "value_ms": blocked})
     for t in snapshot["tasks"]:
-        if running_now is not None and t["id"] == running_now["id"]:
-            continue
         w = _step_warning(t, th)
-        if w is not None:
+        # The task in a long step now is already named; its longest past step is only news when it says
+        # something else (a GC pause in the past, blocking now).
+        if w is not None and not (running_now is not None and t["id"] == running_now["id"] and w["kind"] == now_kind):
             found.append(w)
     lag = max(loop["lag_ms"], loop["lag_p99_ms"] or 0.0)
     if lag > th.lag_ms:

@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import CodeType
 from typing import Any
 
 # A handle stamped by call_soon and cancelled before it runs is never popped: past this size the
@@ -61,11 +62,13 @@ class GcClock:
     oldest_since_mark: int = -1
     _started: float | None = None
     _thread: int | None = None
+    running_generation: int | None = None  # of the collection in progress
 
     def callback(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
             self._thread = threading.get_ident()
+            self.running_generation = int(info.get("generation", 0))
             return
         if self._started is None:
             return
@@ -92,6 +95,8 @@ class _Hook:
         self.gc = GcClock()
         self.stamps: dict[asyncio.events.Handle, float] = {}
         self.current: tuple[asyncio.events.Handle, float] | None = None  # the step running now
+        self.current_gc_before = 0.0  # the collector's total when that step began
+        self.codes: frozenset[CodeType] = frozenset({GcClock.callback.__code__})
         self._undo: list[Callable[[], None]] = []
         self._lock = threading.Lock()
 
@@ -141,6 +146,7 @@ class _Hook:
             gc_before = clock.total
             clock.oldest_since_mark = -1
             cpu0 = thread_time()
+            hook.current_gc_before = gc_before
             hook.current = (handle, start)
             try:
                 original_run(handle)
@@ -154,6 +160,7 @@ class _Hook:
                 for sink in hook.sinks:
                     sink(step)
 
+        self.codes = frozenset({_run.__code__, call_soon.__code__, GcClock.callback.__code__})
         asyncio.events.Handle._run = _run  # type: ignore[method-assign,assignment]
         asyncio.base_events.BaseEventLoop.call_soon = call_soon  # type: ignore[method-assign,assignment]
         gc.callbacks.append(clock.callback)
@@ -195,3 +202,17 @@ def gc_clock() -> GcClock:
 def current_step() -> tuple[asyncio.events.Handle, float] | None:
     """The callback running now and its perf_counter start (read from another thread to spot a blocked loop)."""
     return _HOOK.current
+
+
+def current_step_gc() -> tuple[float, int | None]:
+    """Seconds of garbage collection inside the step running now, finished collections and the one in
+    progress, and the generation being collected now (None when none is)."""
+    clock = _HOOK.gc
+    running = clock.running_for()
+    done = max(0.0, clock.total - _HOOK.current_gc_before)
+    return done + (running or 0.0), clock.running_generation if running is not None else None
+
+
+def own_codes() -> frozenset[CodeType]:
+    """The code of this module's hooks, which run inside the program's frames: a stack reader leaves them out."""
+    return _HOOK.codes

@@ -658,6 +658,8 @@ class LoopState(TypedDict):
     lag_max_ms: float | None
     blocked_for_ms: float | None  # a step running right now, and for how long
     blocked_by: str | None  # the task (or callback) in that step
+    blocked_gc_ms: NotRequired[float | None]  # garbage collection inside that step so far
+    blocked_gc_generation: NotRequired[int | None]  # the generation being collected right now
 
 
 class GcState(TypedDict):
@@ -680,6 +682,18 @@ class ConsoleWarning(TypedDict):
     value_ms: float | None
 
 
+class FinishedCoroutine(TypedDict):
+    """The steps of every task of one coroutine that ended since the agent started, added up."""
+
+    coro: str
+    tasks: int
+    steps: int
+    busy_ms: float
+    cpu_ms: float
+    scheduled_ms: float
+    longest_step_ms: float
+
+
 class ConsoleSnapshot(TypedDict):
     schema: int
     taken_at: float  # epoch seconds
@@ -692,6 +706,7 @@ class ConsoleSnapshot(TypedDict):
     terminated: list[TerminatedTask]  # newest first, bounded
     unawaited: list[Unawaited]
     warnings: list[ConsoleWarning]  # filled by profkit.console_lints on the client side
+    finished: NotRequired[list[FinishedCoroutine]]  # by busy time, the largest first
 
 
 class TaskDetail(TypedDict):

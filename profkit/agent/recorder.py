@@ -65,6 +65,23 @@ class TaskStats(weakref.ref[Task]):
         return [(flat[i], flat[i + 1], flat[i + 2], flat[i + 3]) for i in range(0, len(flat) - 3, 4)]
 
 
+# Coroutines with finished tasks kept in the totals; past this (a program making coroutines by the
+# thousand, e.g. lambdas wrapped in tasks) new ones are not counted.
+MAX_COROUTINES = 2000
+
+
+@dataclass(slots=True)
+class Finished:
+    """The steps of every ended task of one coroutine, added up."""
+
+    tasks: int = 0
+    steps: int = 0
+    busy: float = 0.0
+    cpu: float = 0.0
+    scheduled: float = 0.0
+    longest: float = 0.0
+
+
 @dataclass(slots=True)
 class Ended:
     """A task that finished, as the snapshot lists it."""
@@ -97,6 +114,7 @@ class Recorder:
         self.tasks: dict[int, TaskStats] = {}
         self.ended: deque[Ended] = deque(maxlen=history)
         # Tasks of this class are recorded by the monitor (see aiomon.py), which is told here when they end.
+        self.finished: dict[str, Finished] = {}  # by coroutine: the steps of its tasks that have ended
         self.recorded_elsewhere: type | None = None
         self.on_recorded_end: Callable[[Task], None] | None = None
         self._preexisting: weakref.WeakSet[Task] = weakref.WeakSet()
@@ -183,6 +201,20 @@ class Recorder:
 
     def _ended(self, task: Task, stats: TaskStats) -> None:
         self.tasks.pop(id(task), None)
+        # A request handler lives for one request: what its steps cost is only seen added up by coroutine.
+        name = coro_name(task)
+        total = self.finished.get(name)
+        if total is None:
+            if len(self.finished) >= MAX_COROUTINES:
+                return
+            total = self.finished[name] = Finished()
+        total.tasks += 1
+        total.steps += stats.steps
+        total.busy += stats.busy
+        total.cpu += stats.cpu
+        total.scheduled += stats.scheduled
+        if stats.longest > total.longest:
+            total.longest = stats.longest
         if self.recorded_elsewhere is not None and isinstance(task, self.recorded_elsewhere):
             if self.on_recorded_end is not None:
                 self.on_recorded_end(task)

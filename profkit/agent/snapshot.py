@@ -18,7 +18,16 @@ from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Any
 
 from .. import loopclock
-from ..results import ConsoleSnapshot, GcState, LoopState, StepHistogram, TaskDetail, TaskRow, TerminatedTask
+from ..results import (
+    ConsoleSnapshot,
+    FinishedCoroutine,
+    GcState,
+    LoopState,
+    StepHistogram,
+    TaskDetail,
+    TaskRow,
+    TerminatedTask,
+)
 from . import histogram
 from .awaits import Chain, chain, coro_name, folded_key
 from .recorder import Ended
@@ -207,7 +216,20 @@ def snapshot(agent: Agent) -> ConsoleSnapshot:
         "terminated": _terminated(agent, now),
         "unawaited": agent.unawaited.rows(),
         "warnings": [],
+        "finished": _finished(agent),
     }
+
+
+def _finished(agent: Agent) -> list[FinishedCoroutine]:
+    recorder = agent.recorder
+    if recorder is None or not recorder.measured:
+        return []
+    rows: list[FinishedCoroutine] = [
+        {"coro": name, "tasks": f.tasks, "steps": f.steps, "busy_ms": _ms(f.busy), "cpu_ms": _ms(f.cpu),
+         "scheduled_ms": _ms(f.scheduled), "longest_step_ms": _ms(f.longest)}
+        for name, f in list(recorder.finished.items())]
+    rows.sort(key=lambda r: -r["busy_ms"])
+    return rows
 
 
 def find_task(loop: asyncio.AbstractEventLoop, task_id: str) -> Task | None:

@@ -140,7 +140,11 @@ def take_snapshot(conn: Connection, thresholds: Thresholds) -> ConsoleSnapshot:
     return with_warnings(conn.client.snapshot(), thresholds)
 
 
-def run_snapshot(conn: Connection, thresholds: Thresholds) -> ConsoleResult:
+def run_snapshot(conn: Connection, thresholds: Thresholds, *, settle: float = 1.0) -> ConsoleResult:
+    """One snapshot, linted. An agent injected a moment ago has seen no step yet: it watches for
+    ``settle`` seconds first, so the figures (and a task blocking the loop) mean something."""
+    if conn.injected is not None:
+        time.sleep(settle)
     return {**_result(conn, "snapshot"), "snapshot": take_snapshot(conn, thresholds)}
 
 

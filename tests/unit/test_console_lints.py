@@ -87,3 +87,15 @@ def test_with_warnings_fills_the_snapshot_and_keeps_the_rest() -> None:
     snap = snapshot([task("blocker", longest_step_ms=52.0)])
     out = with_warnings(snap)
     assert out["tasks"] == snap["tasks"] and len(out["warnings"]) == 1 and snap["warnings"] == []
+
+
+def test_a_step_running_now_that_is_mostly_a_collection_blames_the_collector() -> None:
+    running = task("hoard", state="running", longest_step_ms=30.0, longest_step_gc_ms=28.0,
+                   longest_step_gc_generation=2)
+    [w] = lint(snapshot([running], blocked_for_ms=160.0, blocked_by="hoard", blocked_gc_ms=150.0,
+                        blocked_gc_generation=2))
+    assert w["kind"] == "gc-pause" and "150 ms of it garbage collection (generation 2)" in w["message"]
+    both = kinds(snapshot([task("hoard", state="running", longest_step_ms=200.0, longest_step_gc_ms=190.0,
+                                longest_step_gc_generation=2)], blocked_for_ms=90.0, blocked_by="hoard",
+                          blocked_gc_ms=1.0))
+    assert both == [("blocking-step", "hoard"), ("gc-pause", "hoard")]

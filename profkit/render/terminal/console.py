@@ -45,6 +45,16 @@ def show_snapshot(snap: ConsoleSnapshot) -> None:
                       compact(t["longest_step_ms"]), escape(t["awaiting"] or "-"),
                       style="red" if t["id"] in flagged else None)
     out.print(fit(table))
+    finished = snap.get("finished") or []
+    if finished:
+        done = new_table("tasks that ended, by coroutine (ms, since the agent started)")
+        key_column(done, "coroutine")
+        for col in ("tasks", "steps", "busy", "cpu", "sched", "longest"):
+            number_column(done, col)
+        for f in finished[:10]:
+            done.add_row(escape(f["coro"]), compact(f["tasks"]), compact(f["steps"]), compact(f["busy_ms"]),
+                         compact(f["cpu_ms"]), compact(f["scheduled_ms"]), compact(f["longest_step_ms"]))
+        out.print(fit(done))
     for w in snap["warnings"]:
         out.print(warning_line(w), highlight=False)
     if snap["terminated"]:
