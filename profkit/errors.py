@@ -20,6 +20,7 @@ code  meaning
 10    a performance regression was found
 11    no profkit agent answers (nothing listening, the connection dropped, the process exited)
 12    code profkit injected into a live process ran there and raised
+13    the profkit agent cannot start where asked (a taken port, a non-loopback address without leave)
 130   interrupted (Ctrl-C)
 ===== =====================================================================================
 """
@@ -118,3 +119,10 @@ class InjectedCodeFailed(ProfkitError):
     def __init__(self, message: str, *, traceback: str) -> None:
         super().__init__(message)
         self.traceback = traceback
+
+
+class AgentConfigError(ProfkitError, ValueError):
+    """The profkit agent (``profkit.agent``) cannot start as asked: a taken or bad port, a non-loopback
+    address without ``allow_remote``, no event loop; refused before anything starts."""
+
+    exit_code = 13

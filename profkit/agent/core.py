@@ -27,7 +27,8 @@ from types import CodeType
 from typing import TYPE_CHECKING, Any
 
 from .. import loopclock
-from ..errors import TargetError, UsageError
+from ..errors import AgentConfigError as AgentConfigError
+from ..errors import TargetError
 from ..results import ConsoleSnapshot, TaskDetail
 from . import snapshot as snap
 from .awaits import coro_name
@@ -47,10 +48,6 @@ MONITOR_START_S = 10.0
 CANCEL_WAIT_S = 10.0
 HOOK_WAIT_S = 10.0
 STOP_WAIT_S = 5.0
-
-
-class AgentConfigError(UsageError, ValueError):
-    """A host or port the agent cannot or must not listen on, refused before anything starts."""
 
 
 @dataclass(frozen=True)
