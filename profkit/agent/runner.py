@@ -10,17 +10,16 @@ stdout stays the program's.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import runpy
 import sys
-import traceback
-from collections.abc import Iterator
 
+from .. import inprocess
+from ..inprocess import exit_status, print_program_traceback, run_program
 from . import core, launch
 
 PROG = "python -m profkit.agent"
-_OWN_FILES = {os.path.realpath(runpy.__file__), "<frozen runpy>"}
+_OWN_FILES = {os.path.realpath(runpy.__file__), "<frozen runpy>", os.path.realpath(inprocess.__file__)}
 _OWN_DIR = os.path.dirname(os.path.realpath(__file__)) + os.sep
 
 
@@ -59,48 +58,9 @@ def split_argv(argv: list[str]) -> tuple[list[str], str | None, str | None, list
     return argv, None, None, []
 
 
-@contextlib.contextmanager
-def _program_argv(argv: list[str], path0: str | None) -> Iterator[None]:
-    saved_argv, saved_path = sys.argv[:], sys.path[:]
-    sys.argv = argv
-    if path0 is not None:
-        sys.path[0] = path0  # `python SCRIPT` puts the script's folder first; the program may rely on it
-    try:
-        yield
-    finally:
-        sys.argv, sys.path[:] = saved_argv, saved_path
-
-
-def run_program(script: str | None, module: str | None, args: list[str]) -> None:
-    if script is not None:
-        script = os.path.abspath(script)
-        with _program_argv([script, *args], os.path.dirname(script)):
-            runpy.run_path(script, run_name="__main__")
-    else:
-        assert module is not None
-        with _program_argv([module, *args], None):
-            runpy.run_module(module, run_name="__main__", alter_sys=True)
-
-
-def _exit_status(code: object) -> int:
-    """What `python` itself does with SystemExit(code)."""
-    if code is None:
-        return 0
-    if isinstance(code, int):
-        return code
-    sys.stderr.write(f"{code}\n")
-    return 1
-
-
 def _is_own(filename: str) -> bool:
     real = os.path.realpath(filename) if not filename.startswith("<") else filename
     return real in _OWN_FILES or real.startswith(_OWN_DIR)
-
-
-def _print_program_traceback(exc: BaseException) -> None:
-    te = traceback.TracebackException.from_exception(exc)
-    te.stack = traceback.StackSummary.from_list([f for f in te.stack if not _is_own(f.filename)])
-    sys.stderr.write("".join(te.format()))
 
 
 def _monitor_ports(text: str) -> tuple[int, int, int]:
@@ -139,11 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run_program(script, module, args)
     except SystemExit as exc:
-        return _exit_status(exc.code)
+        return exit_status(exc.code)[0]
     except KeyboardInterrupt:
         return 130
     except BaseException as exc:  # noqa: BLE001 - the program's own failure, shown as python would
-        _print_program_traceback(exc)
+        print_program_traceback(exc, runners=_is_own)
         return 1
     finally:
         core.stop()

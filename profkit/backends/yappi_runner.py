@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import asyncio.base_events
 import asyncio.events
-import contextlib
 import inspect
 import json
 import os
@@ -38,8 +37,7 @@ import runpy
 import sys
 import sysconfig
 import time
-import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import CodeType
@@ -47,7 +45,11 @@ from typing import TYPE_CHECKING, Any
 
 import yappi
 
-from .. import loopclock  # the standard library only: safe to import inside the profiled program
+from .. import (
+    inprocess,
+    loopclock,  # the standard library only: safe to import inside the profiled program
+)
+from ..inprocess import exit_status, print_program_traceback, program_argv, run_program
 
 if TYPE_CHECKING:  # the runner starts inside the profiled program: it imports no more of profkit than it must
     from ..targets import PythonProgram
@@ -59,7 +61,7 @@ SCHEMA_VERSION = 2  # 2: garbage collection per step; blocking and stalled leave
 TOP_FUNCTIONS = 100  # the command shows --top of these; the file keeps more for later reading
 
 _STDLIB_DIRS = tuple({os.path.realpath(sysconfig.get_paths()[k]) + os.sep for k in ("stdlib", "platstdlib")})
-_RUNNER_FILES = {os.path.realpath(__file__), os.path.realpath(runpy.__file__),
+_RUNNER_FILES = {os.path.realpath(__file__), os.path.realpath(runpy.__file__), os.path.realpath(inprocess.__file__),
                  os.path.realpath(loopclock.__file__)}
 
 
@@ -309,48 +311,6 @@ _NO_STEPS: dict[str, Any] = {
 }
 
 
-@contextlib.contextmanager
-def _program_argv(argv: list[str], path0: str | None) -> Iterator[None]:
-    saved_argv, saved_path = sys.argv[:], sys.path[:]
-    sys.argv = argv
-    if path0 is not None:
-        # `python SCRIPT` puts the script's folder first on sys.path; the program may rely on it.
-        sys.path[0] = path0
-    try:
-        yield
-    finally:
-        sys.argv, sys.path[:] = saved_argv, saved_path
-
-
-def run_program(script: str | None, module: str | None, args: list[str]) -> None:
-    if script is not None:
-        # Python makes the main script's path absolute (3.9+); so do we, for __file__ and the profile.
-        script = os.path.abspath(script)
-        with _program_argv([script, *args], os.path.dirname(script)):
-            runpy.run_path(script, run_name="__main__")
-    else:
-        assert module is not None
-        with _program_argv([module, *args], None):
-            runpy.run_module(module, run_name="__main__", alter_sys=True)
-
-
-def _exit_status(code: object) -> tuple[int, str | None]:
-    """What `python` itself would do with SystemExit(code): its exit status and any message."""
-    if code is None:
-        return 0, None
-    if isinstance(code, int):
-        return code, None if code == 0 else f"exit code {code}"
-    sys.stderr.write(f"{code}\n")
-    return 1, str(code)
-
-
-def _print_program_traceback(exc: BaseException) -> None:
-    # Python would show only the program's frames; runpy's and this module's are noise to its author.
-    te = traceback.TracebackException.from_exception(exc)
-    te.stack = traceback.StackSummary.from_list([f for f in te.stack if _origin(f.filename) != "profiler"])
-    sys.stderr.write("".join(te.format()))
-
-
 def _write_atomic(path: Path, write: Callable[[str], object]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     write(str(tmp))
@@ -361,7 +321,7 @@ def save(out: Path, timer: StepTimer, threshold_ms: float, program: dict[str, An
     stats = yappi.get_func_stats()
     _write_atomic(out / PSTAT, lambda p: stats.save(p, type="pstat"))
     # yappi writes sys.argv as the callgrind "cmd:" line; it should name the program, not this runner.
-    with _program_argv(argv, None):
+    with program_argv(argv, None):
         _write_atomic(out / CALLGRIND, lambda p: stats.save(p, type="callgrind"))
     doc = {"schema": SCHEMA_VERSION, "clock": "wall", "block_threshold_ms": threshold_ms, "program": program,
            **build_table(stats, timer)}
@@ -409,11 +369,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run_program(opts.script, opts.module, args)
     except SystemExit as exc:
-        status, failure = _exit_status(exc.code)
+        status, failure = exit_status(exc.code)
     except KeyboardInterrupt:
         status, failure = 130, "interrupted"
     except BaseException as exc:  # noqa: BLE001 - the program's own failure: reported, and the profile kept
-        _print_program_traceback(exc)
+        print_program_traceback(exc, runners=lambda f: _origin(f) == "profiler")
         status, failure = 1, f"{type(exc).__name__}: {exc}".strip()
     finally:
         yappi.stop()
