@@ -148,12 +148,9 @@ def release_target(pid: int, *, markers: Sequence[str]) -> None:
             continue
         if str(pid) in words and any(m in w for w in words for m in markers):
             ours.add(int(entry.name))
-    tracer = status_field(pid, "TracerPid")
-    if tracer:
-        try:
-            comm = Path(f"/proc/{tracer}/comm").read_text().strip()
-        except OSError:
-            comm = ""
+    traced = tracer_of(pid)
+    if traced is not None:
+        tracer, comm = traced
         if tracer in ours or status_field(tracer, "PPid") in ours or comm in DEBUGGERS:
             ours.add(tracer)
     for p in ours:
@@ -162,6 +159,17 @@ def release_target(pid: int, *, markers: Sequence[str]) -> None:
     time.sleep(0.2)  # the kernel detaches a dead tracer's tracees
     with contextlib.suppress(OSError):
         os.kill(pid, signal.SIGCONT)
+
+
+def tracer_of(pid: int) -> tuple[int, str] | None:
+    """The pid tracing ``pid`` and its command name ("" when unreadable), or None when it is not traced."""
+    tracer = status_field(pid, "TracerPid")
+    if not tracer:
+        return None
+    try:
+        return tracer, Path(f"/proc/{tracer}/comm").read_text().strip()
+    except OSError:
+        return tracer, ""
 
 
 def status_field(pid: int, name: str) -> int | None:
@@ -449,14 +457,11 @@ def require_injectable(pid: int) -> None:
     if _ptrace_scope() == 3:
         raise TargetError(f"ptrace is disabled on this machine (/proc/sys/kernel/yama/ptrace_scope is 3), so no "
                           f"debugger can attach to pid {pid}; it can only be lowered by rebooting")
-    tracer = status_field(pid, "TracerPid")
-    if tracer:
-        try:
-            comm = Path(f"/proc/{tracer}/comm").read_text().strip()
-        except OSError:
-            comm = "unknown"
-        raise TargetError(f"pid {pid} is already being traced by pid {tracer} ({comm}); only one debugger or "
-                          "profiler can attach at a time: detach it and retry")
+    traced = tracer_of(pid)
+    if traced is not None:
+        tracer, comm = traced
+        raise TargetError(f"pid {pid} is already being traced by pid {tracer} ({comm or 'unknown'}); only one "
+                          "debugger or profiler can attach at a time: detach it and retry")
 
 
 def _ptrace_scope() -> int | None:
