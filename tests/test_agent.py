@@ -167,7 +167,8 @@ def test_import_profkit_agent_auto_starts_it_at_the_address_in_the_environment(t
     code = ("import profkit.agent.auto, runpy, sys; "
             f"sys.argv = [{str(TARGET)!r}, '--until', {str(stop)!r}]; "
             f"runpy.run_path({str(TARGET)!r}, run_name='__main__')")
-    env = {**os.environ, "PROFKIT_AGENT": f"127.0.0.1:{port}"}
+    # Free aiomonitor ports too: its defaults may be taken by another test running at the same time.
+    env = {**os.environ, "PROFKIT_AGENT": f"127.0.0.1:{port}", "PROFKIT_AGENT_MONITOR_PORTS": "0,0,0"}
     with running([sys.executable, "-c", code], env=env) as proc:
         with ready_agent(f"127.0.0.1:{port}", proc) as client:
             snap = snapshot_when(client, lambda s: "handler" in by_name(s))

@@ -10,7 +10,8 @@ Ways in:
   (see :mod:`profkit.agent.attach`).
 
 Environment: ``PROFKIT_AGENT`` = ``host:port`` (or ``port``) for ``profkit.agent.auto``; default
-``127.0.0.1:20104``; ``off`` leaves the agent out.
+``127.0.0.1:20104``; ``off`` leaves the agent out. ``PROFKIT_AGENT_MONITOR_PORTS`` = aiomonitor's
+``telnet,web,console`` ports (0: a free one) or ``off`` (no aiomonitor).
 
 What it measures, per task of the watched loop (see :mod:`profkit.loopclock`): steps, time in them
 (wall, CPU, garbage collection), time ready but waiting for the loop, the longest step, histograms of

@@ -1,6 +1,7 @@
 """``import profkit.agent.auto``: one line at the top of a program starts the agent with its first event loop.
 
-The address comes from ``PROFKIT_AGENT`` ("host:port", default 127.0.0.1:20104; "off" disables it).
+The address comes from ``PROFKIT_AGENT`` ("host:port", default 127.0.0.1:20104; "off" disables it),
+aiomonitor's ports from ``PROFKIT_AGENT_MONITOR_PORTS`` ("20101,20102,20103" by default; 0 a free one).
 A bad value or a taken port is reported on stderr and the program runs on without the agent.
 """
 

@@ -23,6 +23,7 @@ from typing import Any
 from . import core
 
 ENV = "PROFKIT_AGENT"
+MONITOR_ENV = "PROFKIT_AGENT_MONITOR_PORTS"  # aiomonitor's "telnet,web,console" ports (0: free ones), or "off"
 
 _config: core.Config | None = None
 _announce = True
@@ -32,19 +33,31 @@ _lock = threading.Lock()
 
 
 def config_from_env(environ: dict[str, str] | None = None) -> core.Config | None:
-    """The agent's address from ``PROFKIT_AGENT`` ("host:port", ":port" or "port"); None for "off"."""
-    value = (os.environ if environ is None else environ).get(ENV, "").strip()
+    """The agent's address from ``PROFKIT_AGENT`` ("host:port", ":port" or "port"; None for "off") and
+    aiomonitor's ports from ``PROFKIT_AGENT_MONITOR_PORTS``."""
+    env = os.environ if environ is None else environ
+    value = env.get(ENV, "").strip()
     if value.lower() == "off":
         return None
-    if not value:
-        return core.Config()
-    host, sep, port = value.rpartition(":")
-    if not sep:
-        host, port = "", value
-    if not port.isdigit() or int(port) > 65535:
-        raise core.AgentConfigError(f"{ENV}={value!r} is not HOST:PORT (e.g. 127.0.0.1:{core.DEFAULT_PORT}), "
-                                    "PORT, or off")
-    return core.Config(host=host.strip("[]") or core.DEFAULT_HOST, port=int(port))
+    config = core.Config()
+    if value:
+        host, sep, port = value.rpartition(":")
+        if not sep:
+            host, port = "", value
+        if not port.isdigit() or int(port) > 65535:
+            raise core.AgentConfigError(f"{ENV}={value!r} is not HOST:PORT (e.g. 127.0.0.1:{core.DEFAULT_PORT}), "
+                                        "PORT, or off")
+        config = replace(config, host=host.strip("[]") or core.DEFAULT_HOST, port=int(port))
+    ports = env.get(MONITOR_ENV, "").strip()
+    if ports.lower() == "off":
+        return replace(config, monitor=False)
+    if ports:
+        parts = ports.split(",")
+        if len(parts) != 3 or not all(p.strip().isdigit() and int(p) <= 65535 for p in parts):
+            raise core.AgentConfigError(f"{MONITOR_ENV}={ports!r} is not three ports TELNET,WEB,CONSOLE "
+                                        "(0: a free one), or off")
+        config = replace(config, monitor_ports=(int(parts[0]), int(parts[1]), int(parts[2])))
+    return config
 
 
 def _uvloop_class() -> type | None:
