@@ -429,7 +429,18 @@ def test_http_api_end_to_end_then_detach_takes_every_hook_out() -> None:
             return out
 
         out = await off_loop(talk)
-        await asyncio.sleep(0.05)
+
+        def closed() -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", agent.port)) != 0
+
+        # The agent answers /detach first and then takes itself out on its own thread: wait for that
+        # (a busy machine may take a while), rather than for a fixed time.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (
+                profkit.agent.current() is None and closed()
+                and not [t for t in threading.enumerate() if t.name.startswith("profkit-agent")]):
+            await asyncio.sleep(0.02)
         out["cancelled"] = task.cancelled()
         out["hooked"] = hooked
         out["after"] = (asyncio.events.Handle._run is original_run, loop.get_task_factory() is None,
