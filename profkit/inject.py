@@ -122,6 +122,11 @@ def probe(name: str, path: str, log: Path) -> str | None:
         finally:
             with contextlib.suppress(OSError):
                 os.kill(child.pid, signal.SIGCONT)  # lldb may leave its inferior stopped
+            # The throwaway process is killed outright: Background's polite SIGINT is ignored by a process
+            # started with SIGINT ignored (a job run from a script without job control), and then waited
+            # for 20 s each time.
+            with contextlib.suppress(OSError):
+                os.kill(child.pid, signal.SIGKILL)
         if re.search(rf"=\s*{child.pid}\b", proc.stdout):
             return None
         text = proc.stdout + "\n" + proc.stderr
